@@ -1,0 +1,79 @@
+import { rmSync } from 'node:fs';
+import { readEntries, verifyAudit } from '../audit/index.ts';
+import { dataPaths } from '../config/paths.ts';
+import { runningPid } from '../collector/control.ts';
+import { Store } from '../store/index.ts';
+import type { TelemetryEvent } from '../types.ts';
+import { parse } from './args.ts';
+import { type Command, out, printJson, println } from './command.ts';
+
+export const verify: Command = {
+  spec: {
+    name: 'verify',
+    summary:
+      'Check the audit log: hash chain, sequence, signed checkpoints. Exit 0 = intact, 1 = tampered or truncated.',
+    usage: 'verify [--json]',
+    options: { json: { type: 'boolean' } },
+    help: ['--json                machine-readable report'],
+  },
+  async run(argv) {
+    const { values } = parse(verify.spec, argv);
+    const paths = dataPaths();
+    const r = await verifyAudit(paths.audit, { keysDir: paths.keys });
+    if (values.json) printJson(r);
+    else if (r.ok) {
+      println(`OK: ${r.entries} entries, ${r.checkpoints} signed checkpoints`);
+      println(
+        r.unanchoredTail > 0
+          ? `unanchored tail: ${r.unanchoredTail} entries after the last checkpoint (not yet covered by a signature)`
+          : 'every entry is covered by a signed checkpoint',
+      );
+    } else {
+      const e = r.firstError;
+      println(`FAILED: ${e?.message ?? 'unknown problem'}`);
+      if (e?.seq !== undefined) println(`first bad entry: seq ${e.seq}${e.file ? ` in ${e.file}` : ''}${e.line ? ` line ${e.line}` : ''}`);
+      println(`checked ${r.entries} entries, ${r.checkpoints} checkpoints`);
+    }
+    return r.ok ? 0 : 1;
+  },
+};
+
+export const reindex: Command = {
+  spec: {
+    name: 'reindex',
+    summary: 'Rebuild the store from the audit log (the source of truth). The collector must be stopped.',
+    usage: 'reindex [--json]',
+    options: { json: { type: 'boolean' } },
+    help: ['--json                print {events} as JSON when done'],
+  },
+  async run(argv) {
+    const { values } = parse(reindex.spec, argv);
+    const paths = dataPaths();
+    const pid = runningPid(paths);
+    if (pid !== undefined) {
+      throw new Error(`the collector is running (pid ${pid}); stop it first: claude-telemetry stop`);
+    }
+    for (const suffix of ['', '-wal', '-shm']) rmSync(`${paths.storeFile}${suffix}`, { force: true });
+    const store = Store.open(paths.storeFile);
+    let n = 0;
+    const tty = process.stderr.isTTY && !values.json;
+    try {
+      let rows: { event: TelemetryEvent; auditSeq: number }[] = [];
+      for await (const entry of readEntries(paths.audit, 1)) {
+        rows.push({ event: entry.event, auditSeq: entry.seq });
+        if (rows.length === 2000) {
+          n += store.insertBatch(rows).inserted;
+          rows = [];
+          if (tty) process.stderr.write(`\rreindexed ${n} events`);
+        }
+      }
+      if (rows.length > 0) n += store.insertBatch(rows).inserted;
+    } finally {
+      store.close();
+    }
+    if (tty) process.stderr.write('\n');
+    if (values.json) printJson({ events: n });
+    else out.write(`store rebuilt from the audit log: ${n} events\n`);
+    return 0;
+  },
+};

@@ -1,0 +1,219 @@
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as spool from '../capture/spool.ts';
+import { installHook } from '../capture/install.ts';
+import { loadConfig } from '../config/config.ts';
+import { type DataPaths, dataPaths } from '../config/paths.ts';
+import { Collector } from '../collector/collector.ts';
+import {
+  claimPidFile,
+  readStatusFile,
+  releasePidFile,
+  runningPid,
+  startBackground,
+  stopCollector,
+} from '../collector/control.ts';
+import { Store } from '../store/index.ts';
+import { parse } from './args.ts';
+import { type Command, println, printJson } from './command.ts';
+
+// dist/cli/main.js when compiled, src/cli/main.ts when run from source.
+const CLI_ENTRY = fileURLToPath(new URL(`./main${extname(import.meta.url)}`, import.meta.url));
+
+export const setup: Command = {
+  spec: {
+    name: 'setup',
+    summary: 'Create the data dir (mode 0700) and install the capture hook into it.',
+    usage: 'setup [--json]',
+    options: { json: { type: 'boolean' } },
+    help: ['--json                print the paths as JSON'],
+  },
+  async run(argv) {
+    const { values } = parse(setup.spec, argv);
+    const paths = dataPaths();
+    installHook(paths);
+    loadConfig(paths);
+    if (values.json) printJson({ home: paths.home, hook: paths.hook, spool: paths.spool });
+    else {
+      println(`data dir:  ${paths.home}`);
+      println(`hook:      ${paths.hook}`);
+      println('next:      claude-telemetry start, then claude-telemetry connect in a project');
+    }
+    return 0;
+  },
+};
+
+export const start: Command = {
+  spec: {
+    name: 'start',
+    summary: 'Start the collector in the background (pid file and log under the data dir).',
+    usage: 'start [--foreground] [--json]',
+    options: { foreground: { type: 'boolean' }, json: { type: 'boolean' } },
+    help: [
+      '--foreground          run in this terminal until Ctrl-C (logs to stdout)',
+      '--json                print {pid, log} as JSON',
+    ],
+  },
+  async run(argv) {
+    const { values } = parse(start.spec, argv);
+    const paths = dataPaths();
+    installHook(paths);
+    loadConfig(paths); // fail fast on a broken config, before forking
+    if (values.foreground) return runForeground(paths);
+    const already = runningPid(paths);
+    const pid = await startBackground(paths, CLI_ENTRY);
+    if (values.json) printJson({ pid, alreadyRunning: already !== undefined, log: paths.logFile });
+    else if (already !== undefined) println(`collector already running (pid ${pid})`);
+    else {
+      println(`collector started (pid ${pid})`);
+      println(`log:  ${paths.logFile}`);
+      println(`data: ${paths.home}`);
+    }
+    return 0;
+  },
+};
+
+async function runForeground(paths: DataPaths): Promise<number> {
+  const config = loadConfig(paths);
+  const log = (msg: string) => process.stdout.write(`${new Date().toISOString()} ${msg}\n`);
+  claimPidFile(paths);
+  let collector: Collector;
+  try {
+    collector = await Collector.open(paths, config, log);
+  } catch (err) {
+    releasePidFile(paths);
+    throw err;
+  }
+  collector.start();
+  log(`collector running (pid ${process.pid}), spool ${paths.spoolNew}`);
+  await new Promise<void>((resolve) => {
+    const shutdown = (sig: string) => {
+      log(`${sig}: finishing the current batch and stopping`);
+      resolve();
+    };
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    process.once('SIGINT', () => shutdown('SIGINT'));
+  });
+  await collector.stop();
+  releasePidFile(paths);
+  log('collector stopped');
+  return 0;
+}
+
+export const stop: Command = {
+  spec: {
+    name: 'stop',
+    summary: 'Stop the collector: graceful (finishes its batch, checkpoints the audit log), forced after 10 s.',
+    usage: 'stop [--json]',
+    options: { json: { type: 'boolean' } },
+    help: ['--json                print {result} as JSON'],
+  },
+  async run(argv) {
+    const { values } = parse(stop.spec, argv);
+    const result = await stopCollector(dataPaths());
+    if (values.json) printJson({ result });
+    else
+      println(
+        result === 'not-running'
+          ? 'collector is not running'
+          : result === 'stopped'
+            ? 'collector stopped'
+            : 'collector did not stop within 10 s and was killed',
+      );
+    return 0;
+  },
+};
+
+export const restart: Command = {
+  spec: {
+    name: 'restart',
+    summary: 'Stop the collector (if running) and start it again in the background.',
+    usage: 'restart',
+    options: {},
+    help: [],
+  },
+  async run(argv) {
+    parse(restart.spec, argv);
+    const paths = dataPaths();
+    await stopCollector(paths);
+    const pid = await startBackground(paths, CLI_ENTRY);
+    println(`collector restarted (pid ${pid})`);
+    return 0;
+  },
+};
+
+export interface StatusReport {
+  running: boolean;
+  pid?: number;
+  startedAt?: string;
+  dataDir: string;
+  ports: number[];
+  spoolBacklog: number;
+  eventsStored: number;
+  sessions: number;
+  lastEvent?: string;
+  quarantined: number;
+  ingestedSinceStart?: number;
+}
+
+export function statusReport(paths: DataPaths): StatusReport {
+  const pid = runningPid(paths);
+  const st = pid !== undefined ? readStatusFile(paths) : undefined;
+  let eventsStored = 0;
+  let sessions = 0;
+  let lastEvent: string | undefined;
+  try {
+    const store = Store.open(paths.storeFile);
+    try {
+      const s = store.stats();
+      eventsStored = s.events;
+      sessions = s.sessions;
+      if (s.lastEventTs) lastEvent = new Date(s.lastEventTs).toISOString();
+    } finally {
+      store.close();
+    }
+  } catch {
+    // no store yet
+  }
+  const b = spool.backlog(paths);
+  return {
+    running: pid !== undefined,
+    ...(pid !== undefined ? { pid } : {}),
+    ...(st?.startedAt ? { startedAt: st.startedAt } : {}),
+    dataDir: paths.home,
+    ports: [],
+    spoolBacklog: b,
+    eventsStored,
+    sessions,
+    ...(lastEvent ? { lastEvent } : {}),
+    quarantined: spool.quarantineCount(paths),
+    ...(st ? { ingestedSinceStart: st.stored } : {}),
+  };
+}
+
+export const status: Command = {
+  spec: {
+    name: 'status',
+    summary: 'Is the collector running? Spool backlog, events stored, last event, quarantine count.',
+    usage: 'status [--json]',
+    options: { json: { type: 'boolean' } },
+    help: ['--json                machine-readable output'],
+  },
+  async run(argv) {
+    const { values } = parse(status.spec, argv);
+    const r = statusReport(dataPaths());
+    if (values.json) {
+      printJson(r);
+      return 0;
+    }
+    println(`collector:     ${r.running ? `running (pid ${r.pid}, since ${r.startedAt ?? '?'})` : 'stopped'}`);
+    println(`data dir:      ${r.dataDir}`);
+    println(`ports:         ${r.ports.length > 0 ? r.ports.join(', ') : 'none (no HTTP API served yet)'}`);
+    println(`spool backlog: ${r.spoolBacklog}`);
+    println(`events stored: ${r.eventsStored} in ${r.sessions} sessions`);
+    println(`last event:    ${r.lastEvent ?? 'none yet'}`);
+    println(`quarantined:   ${r.quarantined}${r.quarantined > 0 ? ' (see quarantine/ in the data dir)' : ''}`);
+    if (!r.running) println('start it with: claude-telemetry start');
+    return 0;
+  },
+};

@@ -1,0 +1,201 @@
+import { dataPaths } from '../config/paths.ts';
+import { Store } from '../store/index.ts';
+import type { TelemetryEvent } from '../types.ts';
+import { parse, parseLimit, parseTime, UsageError } from './args.ts';
+import { type Command, out, printJson, println } from './command.ts';
+import { eventSummary, logLine, shortId, shortTime, table } from './format.ts';
+
+function openStore(): Store {
+  const paths = dataPaths();
+  try {
+    return Store.open(paths.storeFile);
+  } catch (err) {
+    throw new Error(`cannot open the store at ${paths.storeFile}: ${(err as Error).message}`);
+  }
+}
+
+const FILTER_OPTIONS = {
+  session: { type: 'string' },
+  project: { type: 'string' },
+  tool: { type: 'string' },
+  event: { type: 'string' },
+  'outside-scope': { type: 'boolean' },
+  since: { type: 'string' },
+  until: { type: 'string' },
+  limit: { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+const FILTER_HELP = [
+  '--session ID          one session (a unique prefix of the id is enough)',
+  '--project NAME        project name or absolute path',
+  '--tool NAME           tool name, e.g. Bash, Read, mcp__server__tool',
+  '--event TYPE          event_type (file_read, command_execution...) or hook event (PreToolUse...)',
+  '--outside-scope       only actions that touched paths outside their project',
+  '--since T             15m, 2h, 7d, or an ISO time',
+  '--until T             same forms as --since',
+  '--limit N             at most N events (default 100)',
+  '--json                JSON array of full events',
+];
+
+export const query: Command = {
+  spec: {
+    name: 'query',
+    summary: 'Search stored events.',
+    usage: 'query [filters] [--json]',
+    options: FILTER_OPTIONS,
+    help: FILTER_HELP,
+    examples: [
+      'claude-telemetry query --tool Bash --since 1h',
+      'claude-telemetry query --outside-scope --json',
+      'claude-telemetry query --session 2a8611e7 --limit 1000',
+    ],
+  },
+  async run(argv) {
+    const { values } = parse(query.spec, argv);
+    const store = openStore();
+    try {
+      const events = store.query({
+        ...(values.session ? { session: values.session } : {}),
+        ...(values.project ? { project: values.project } : {}),
+        ...(values.tool ? { tool: values.tool } : {}),
+        ...(values.event ? { event: values.event } : {}),
+        ...(values['outside-scope'] ? { outsideScope: true } : {}),
+        ...(values.since ? { since: parseTime(values.since, '--since') } : {}),
+        ...(values.until ? { until: parseTime(values.until, '--until') } : {}),
+        limit: parseLimit(values.limit, 100),
+        order: 'asc',
+      });
+      if (values.json) printJson(events);
+      else printEventTable(events);
+      return 0;
+    } finally {
+      store.close();
+    }
+  },
+};
+
+function printEventTable(events: TelemetryEvent[]): void {
+  if (events.length === 0) {
+    println('no events match (try a wider --since, or check `claude-telemetry status`)');
+    return;
+  }
+  println(
+    table(
+      ['time', 'session', 'hook', 'event_type', 'tool', 'scope', 'details'],
+      events.map((e) => [
+        shortTime(e.timestamp),
+        shortId(e.session_id),
+        e.hook_event,
+        e.event_type,
+        e.tool_name ?? '',
+        e.action_details.outside_project_scope ? 'OUTSIDE' : '',
+        eventSummary(e),
+      ]),
+    ),
+  );
+  println(`${events.length} event(s)`);
+}
+
+export const logs: Command = {
+  spec: {
+    name: 'logs',
+    summary: 'Show the latest events, readable; -f follows new events as they arrive.',
+    usage: 'logs [-f] [-n N] [--json]',
+    options: {
+      follow: { type: 'boolean', short: 'f' },
+      lines: { type: 'string', short: 'n' },
+      json: { type: 'boolean' },
+    },
+    help: [
+      '-f, --follow          keep printing new events (Ctrl-C to stop)',
+      '-n, --lines N         how many recent events to show first (default 20)',
+      '--json                one JSON event per line (JSONL)',
+    ],
+  },
+  async run(argv) {
+    const { values } = parse(logs.spec, argv);
+    const n = parseLimit(values.lines, 20);
+    const store = openStore();
+    const print = (e: TelemetryEvent) => out.write(`${values.json ? JSON.stringify(e) : logLine(e)}\n`);
+    try {
+      const recent = store.query({ limit: n, order: 'desc' }).reverse();
+      for (const e of recent) print(e);
+      if (!values.follow) return 0;
+      let after = store.maxSeq();
+      let stop = false;
+      const onSig = () => {
+        stop = true;
+      };
+      process.once('SIGINT', onSig);
+      process.once('SIGTERM', onSig);
+      while (!stop) {
+        const rows = store.eventsAfter(after, 500);
+        for (const r of rows) {
+          print(r.event);
+          after = r.seq;
+        }
+        if (rows.length < 500) await new Promise((r) => setTimeout(r, 200));
+      }
+      return 0;
+    } finally {
+      store.close();
+    }
+  },
+};
+
+export const sessions: Command = {
+  spec: {
+    name: 'sessions',
+    summary: 'List sessions: project, start, end, event and tool-call counts.',
+    usage: 'sessions [--project NAME] [--since T] [--limit N] [--json]',
+    options: {
+      project: { type: 'string' },
+      since: { type: 'string' },
+      limit: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    help: [
+      '--project NAME        only this project (name or path)',
+      '--since T             sessions active since T (15m, 2h, 7d, ISO)',
+      '--limit N             at most N sessions, newest first (default 50)',
+      '--json                machine-readable output',
+    ],
+  },
+  async run(argv) {
+    const { values, positionals } = parse(sessions.spec, argv);
+    if (positionals.length > 0) throw new UsageError('sessions takes no positional arguments');
+    const store = openStore();
+    try {
+      const list = store.sessions({
+        ...(values.project ? { project: values.project } : {}),
+        ...(values.since ? { since: parseTime(values.since, '--since') } : {}),
+        limit: parseLimit(values.limit, 50),
+      });
+      if (values.json) {
+        printJson(list);
+        return 0;
+      }
+      if (list.length === 0) {
+        println('no sessions stored yet');
+        return 0;
+      }
+      println(
+        table(
+          ['session', 'project', 'start', 'end', 'events', 'tool calls'],
+          list.map((s) => [
+            s.session_id,
+            s.project_name,
+            shortTime(s.first_ts),
+            shortTime(s.last_ts),
+            String(s.events),
+            String(s.tool_calls),
+          ]),
+        ),
+      );
+      return 0;
+    } finally {
+      store.close();
+    }
+  },
+};

@@ -1,0 +1,212 @@
+import { type FSWatcher, watch, writeFileSync, renameSync } from 'node:fs';
+import { AuditLog } from '../audit/index.ts';
+import * as spool from '../capture/spool.ts';
+import { installHook } from '../capture/install.ts';
+import type { Config } from '../config/config.ts';
+import type { DataPaths } from '../config/paths.ts';
+import { Store } from '../store/index.ts';
+import { Pipeline, TELEMETRY_VERSION } from './pipeline.ts';
+
+const WATCH_DEBOUNCE_MS = 5;
+const ORPHAN_SCAN_MS = 30_000;
+const STATUS_EVERY_MS = 1_000;
+const IDLE_CHECKPOINT_MS = 2_000;
+
+export interface CollectorStatusFile {
+  pid: number;
+  version: string;
+  startedAt: string;
+  updatedAt: string;
+  stored: number;
+  duplicates: number;
+  quarantined: number;
+  optedOut: number;
+  batches: number;
+  lastEventTs?: number;
+  recovered: number;
+}
+
+/**
+ * The long-running ingest loop: watches spool/new (fs.watch for latency, a periodic rescan because
+ * watchers can miss events), drains it in batches through the pipeline, checkpoints the audit log when
+ * idle, and publishes a small status file for `claude-telemetry status`.
+ */
+export class Collector {
+  private watcher: FSWatcher | undefined;
+  private timers: NodeJS.Timeout[] = [];
+  private pending: NodeJS.Timeout | undefined;
+  private running = false;
+  private stopped = false;
+  private lastAppendAt = 0;
+  private checkpointedSize = -1;
+  private recovered = 0;
+  private readonly startedAt = new Date().toISOString();
+  private idleWaiters: (() => void)[] = [];
+
+  private constructor(
+    readonly paths: DataPaths,
+    readonly config: Config,
+    readonly audit: AuditLog,
+    readonly store: Store,
+    readonly pipeline: Pipeline,
+    private readonly log: (msg: string) => void,
+  ) {}
+
+  static async open(paths: DataPaths, config: Config, log: (msg: string) => void = () => {}): Promise<Collector> {
+    installHook(paths);
+    const audit = AuditLog.open(paths.audit, {
+      keysDir: paths.keys,
+      checkpointEvery: config.audit.checkpointEvery,
+    });
+    const store = Store.open(paths.storeFile);
+    const pipeline = new Pipeline(paths, config, audit, store, log);
+    const c = new Collector(paths, config, audit, store, pipeline, log);
+    c.recovered = await pipeline.recover();
+    return c;
+  }
+
+  /** Starts watching and ingesting. Returns at once; work happens on the event loop. */
+  start(): void {
+    spool.recoverOrphans(this.paths, this.config.ingest.orphanAfterMs);
+    try {
+      this.watcher = watch(this.paths.spoolNew, () => this.schedule(WATCH_DEBOUNCE_MS));
+      this.watcher.on('error', (err) => this.log(`spool watcher error: ${err.message}; relying on rescans`));
+    } catch (err) {
+      this.log(`cannot watch spool (${(err as Error).message}); relying on rescans`);
+    }
+    this.every(this.config.ingest.rescanMs, () => this.schedule(0));
+    this.every(ORPHAN_SCAN_MS, () => spool.recoverOrphans(this.paths, this.config.ingest.orphanAfterMs));
+    this.every(STATUS_EVERY_MS, () => {
+      this.writeStatus();
+      this.maybeCheckpoint();
+    });
+    this.writeStatus();
+    this.schedule(0);
+  }
+
+  /** Processes everything in the spool now (used at shutdown and by tests and `ingest`). */
+  drain(): number {
+    let total = 0;
+    let before = Number.POSITIVE_INFINITY;
+    for (;;) {
+      const names = spool.listReady(this.paths);
+      // Stop when a pass made no progress (e.g. a file that cannot even be quarantined on a full disk).
+      if (names.length === 0 || names.length >= before) return total;
+      before = names.length;
+      for (let i = 0; i < names.length; i += this.config.ingest.batchSize) {
+        const res = this.pipeline.runBatch(names.slice(i, i + this.config.ingest.batchSize));
+        total += res.stored;
+        if (res.stored > 0) this.lastAppendAt = Date.now();
+      }
+    }
+  }
+
+  /** Resolves once the spool is empty and no batch is running. */
+  whenIdle(): Promise<void> {
+    if (!this.running && spool.listReady(this.paths).length === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.idleWaiters.push(resolve);
+      this.schedule(0);
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.watcher?.close();
+    for (const t of this.timers) clearInterval(t);
+    if (this.pending) clearTimeout(this.pending);
+    try {
+      this.drain();
+    } catch (err) {
+      this.log(`final drain failed: ${(err as Error).message}`);
+    }
+    this.checkpoint();
+    this.writeStatus();
+    this.audit.close();
+    this.store.close();
+  }
+
+  private every(ms: number, fn: () => void): void {
+    const t = setInterval(fn, ms);
+    t.unref();
+    this.timers.push(t);
+  }
+
+  private schedule(delay: number): void {
+    if (this.stopped || this.pending) return;
+    this.pending = setTimeout(() => {
+      this.pending = undefined;
+      this.tick();
+    }, delay);
+  }
+
+  /** One slice of work: a batch, then yield so timers and signals keep running. */
+  private tick(): void {
+    if (this.running || this.stopped) return;
+    this.running = true;
+    let more = false;
+    try {
+      const names = spool.listReady(this.paths);
+      if (names.length > 0) {
+        const res = this.pipeline.runBatch(names.slice(0, this.config.ingest.batchSize));
+        if (res.stored > 0) this.lastAppendAt = Date.now();
+        // More files than one batch: continue at once; otherwise the watcher or the rescan wakes us.
+        more = names.length > this.config.ingest.batchSize && res.files > res.quarantined;
+      }
+    } catch (err) {
+      this.log(`ingest batch failed (will retry): ${(err as Error).stack ?? err}`);
+      this.running = false;
+      this.schedule(500);
+      return;
+    }
+    this.running = false;
+    if (more) {
+      setImmediate(() => this.tick());
+    } else {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  private maybeCheckpoint(): void {
+    if (this.running || Date.now() - this.lastAppendAt < IDLE_CHECKPOINT_MS) return;
+    this.checkpoint();
+  }
+
+  private checkpoint(): void {
+    const size = this.audit.size;
+    if (size === this.checkpointedSize || size === 0) return;
+    try {
+      this.audit.checkpoint();
+      this.checkpointedSize = size;
+    } catch (err) {
+      this.log(`checkpoint failed: ${(err as Error).message}`);
+    }
+  }
+
+  private writeStatus(): void {
+    const c = this.pipeline.counters;
+    const body: CollectorStatusFile = {
+      pid: process.pid,
+      version: TELEMETRY_VERSION,
+      startedAt: this.startedAt,
+      updatedAt: new Date().toISOString(),
+      stored: c.stored,
+      duplicates: c.duplicates,
+      quarantined: c.quarantined,
+      optedOut: c.optedOut,
+      batches: c.batches,
+      recovered: this.recovered,
+      ...(c.lastEventTs !== undefined ? { lastEventTs: c.lastEventTs } : {}),
+    };
+    try {
+      const tmp = `${this.paths.statusFile}.tmp`;
+      writeFileSync(tmp, `${JSON.stringify(body)}\n`, { mode: 0o600 });
+      renameSync(tmp, this.paths.statusFile);
+    } catch (err) {
+      this.log(`cannot write status file: ${(err as Error).message}`);
+    }
+  }
+}

@@ -1,0 +1,171 @@
+import { hostname, userInfo } from 'node:os';
+import type { AuditLog } from '../audit/index.ts';
+import * as spool from '../capture/spool.ts';
+import { isOptedOut } from '../capture/settings.ts';
+import type { Config } from '../config/config.ts';
+import type { DataPaths } from '../config/paths.ts';
+import { type NormalizeContext, normalize } from '../ingest/index.ts';
+import type { Store } from '../store/index.ts';
+import { QuarantineError, type SpoolRecord, type TelemetryEvent } from '../types.ts';
+import { ClaudeVersionLookup } from './claude-version.ts';
+
+export const TELEMETRY_VERSION = '0.1.0';
+
+export interface BatchResult {
+  /** Spool files looked at. */
+  files: number;
+  /** New events committed to audit + store. */
+  stored: number;
+  /** Events already in the store (a spool file re-read after a crash). */
+  duplicates: number;
+  quarantined: number;
+  /** Dropped because the project opted out of global capture. */
+  optedOut: number;
+  lastEventTs?: number;
+}
+
+export interface PipelineCounters {
+  stored: number;
+  duplicates: number;
+  quarantined: number;
+  optedOut: number;
+  batches: number;
+  lastEventTs?: number;
+}
+
+/**
+ * One ingest pass over spool files: parse -> normalize (scope, privacy, redaction) -> dedupe ->
+ * audit append+fsync -> store commit -> delete spool files. The order makes every crash point safe:
+ * files are deleted only after both sinks hold their events, and events the audit already has are
+ * never appended twice (recover() moves them into the store first).
+ */
+export class Pipeline {
+  readonly counters: PipelineCounters = { stored: 0, duplicates: 0, quarantined: 0, optedOut: 0, batches: 0 };
+  private readonly ctx: NormalizeContext;
+
+  constructor(
+    private readonly paths: DataPaths,
+    private readonly config: Config,
+    private readonly audit: AuditLog,
+    private readonly store: Store,
+    log: (msg: string) => void = () => {},
+  ) {
+    this.log = log;
+    const versions = new ClaudeVersionLookup();
+    this.ctx = {
+      user: safeUser(),
+      host: hostname(),
+      telemetryVersion: TELEMETRY_VERSION,
+      capture: config.capture,
+      claudeVersion: versions.lookup,
+    };
+  }
+
+  private readonly log: (msg: string) => void;
+
+  /** Audit entries that a crash left out of the store are inserted now. Returns how many. */
+  async recover(): Promise<number> {
+    const from = this.store.maxAuditSeq() + 1;
+    let rows: { event: TelemetryEvent; auditSeq: number }[] = [];
+    let inserted = 0;
+    for await (const entry of this.audit.readFrom(from)) {
+      rows.push({ event: entry.event, auditSeq: entry.seq });
+      if (rows.length >= 1000) {
+        inserted += this.store.insertBatch(rows).inserted;
+        rows = [];
+      }
+    }
+    if (rows.length > 0) inserted += this.store.insertBatch(rows).inserted;
+    if (inserted > 0) this.log(`recovered ${inserted} audit entries into the store`);
+    return inserted;
+  }
+
+  /** Ingests up to `batchSize` ready spool files. */
+  runBatch(names: string[]): BatchResult {
+    const res: BatchResult = { files: names.length, stored: 0, duplicates: 0, quarantined: 0, optedOut: 0 };
+    if (names.length === 0) return res;
+    const records: SpoolRecord[] = [];
+    const done: string[] = [];
+    for (const name of names) {
+      try {
+        const rec = spool.readRecord(this.paths, name, this.config.ingest.maxPayloadBytes);
+        if (rec) records.push(rec);
+      } catch (err) {
+        this.quarantine(name, err, res);
+      }
+    }
+    spool.sortRecords(records);
+    const events: TelemetryEvent[] = [];
+    const seen = new Set<string>();
+    for (const rec of records) {
+      let ev: TelemetryEvent;
+      try {
+        ev = normalize(rec, this.ctx);
+      } catch (err) {
+        this.quarantine(rec.name, err, res);
+        continue;
+      }
+      done.push(rec.name);
+      if (this.optedOut(rec, ev)) {
+        res.optedOut++;
+        continue;
+      }
+      if (seen.has(ev.id)) {
+        res.duplicates++;
+        continue;
+      }
+      seen.add(ev.id);
+      events.push(ev);
+    }
+    const known = this.store.existingIds(events.map((e) => e.id));
+    const fresh = known.size === 0 ? events : events.filter((e) => !known.has(e.id));
+    res.duplicates += events.length - fresh.length;
+    if (fresh.length > 0) {
+      const entries = this.audit.append(fresh);
+      const r = this.store.insertBatch(entries.map((e) => ({ event: e.event, auditSeq: e.seq })));
+      res.stored = r.inserted;
+      res.duplicates += r.duplicates;
+      const last = fresh[fresh.length - 1];
+      if (last) res.lastEventTs = Date.parse(last.timestamp);
+    }
+    spool.remove(this.paths, done);
+    this.count(res);
+    return res;
+  }
+
+  private optedOut(rec: SpoolRecord, ev: TelemetryEvent): boolean {
+    // Per-project opt-out only applies to hooks registered globally.
+    if (rec.scope !== 'global') return false;
+    return isOptedOut(this.paths, ev.project_path);
+  }
+
+  private quarantine(name: string, err: unknown, res: BatchResult): void {
+    const reason =
+      err instanceof QuarantineError ? err.reason : `unexpected error: ${(err as Error)?.message ?? String(err)}`;
+    try {
+      spool.quarantine(this.paths, name, reason);
+      res.quarantined++;
+      this.log(`quarantined ${name}: ${reason}`);
+    } catch (qerr) {
+      this.log(`could not quarantine ${name}: ${(qerr as Error).message}`);
+    }
+  }
+
+  private count(res: BatchResult): void {
+    const c = this.counters;
+    c.batches++;
+    c.stored += res.stored;
+    c.duplicates += res.duplicates;
+    c.quarantined += res.quarantined;
+    c.optedOut += res.optedOut;
+    if (res.lastEventTs !== undefined) c.lastEventTs = res.lastEventTs;
+  }
+}
+
+function safeUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env.USER ?? 'unknown';
+  }
+}

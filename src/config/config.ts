@@ -1,0 +1,79 @@
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import type { DataPaths } from './paths.ts';
+
+/** User configuration (`<data dir>/config.yaml`). Every key is optional; defaults below. */
+export interface Config {
+  /** 'metadata' (default): contents, prompts and tool output reduced to size/lines/sha256. 'full': kept, redacted. */
+  capture: 'metadata' | 'full';
+  ingest: {
+    /** Spool files per batch (one audit fsync and one store transaction per batch). */
+    batchSize: number;
+    /** Periodic rescan of the spool in addition to fs.watch, in ms. */
+    rescanMs: number;
+    /** Payloads larger than this are quarantined with a reason. */
+    maxPayloadBytes: number;
+    /** Files stuck in spool/tmp longer than this (writer died before rename) are recovered. */
+    orphanAfterMs: number;
+  };
+  audit: {
+    /** Signed checkpoint every N entries (also on idle and on shutdown). */
+    checkpointEvery: number;
+  };
+}
+
+export const DEFAULT_CONFIG: Config = {
+  capture: 'metadata',
+  ingest: { batchSize: 1000, rescanMs: 1000, maxPayloadBytes: 16 * 1024 * 1024, orphanAfterMs: 5 * 60_000 },
+  audit: { checkpointEvery: 1000 },
+};
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function num(v: unknown, key: string, fallback: number): number {
+  if (v === undefined || v === null) return fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
+    throw new ConfigError(`config.yaml: ${key} must be a positive number, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+/** Reads config.yaml; a missing file means defaults, a broken one is an error that names the problem. */
+export function loadConfig(paths: Pick<DataPaths, 'config'>): Config {
+  let text: string;
+  try {
+    text = readFileSync(paths.config, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return structuredClone(DEFAULT_CONFIG);
+    throw err;
+  }
+  let raw: unknown;
+  try {
+    raw = parse(text) ?? {};
+  } catch (err) {
+    throw new ConfigError(`${paths.config} is not valid YAML: ${(err as Error).message}`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ConfigError(`${paths.config} must be a YAML mapping`);
+  }
+  const r = raw as Record<string, Record<string, unknown> | undefined> & { capture?: unknown };
+  const capture = r.capture ?? DEFAULT_CONFIG.capture;
+  if (capture !== 'metadata' && capture !== 'full') {
+    throw new ConfigError(`config.yaml: capture must be "metadata" or "full", got ${JSON.stringify(capture)}`);
+  }
+  const ing = r.ingest ?? {};
+  const aud = r.audit ?? {};
+  const d = DEFAULT_CONFIG;
+  return {
+    capture,
+    ingest: {
+      batchSize: num(ing.batch_size, 'ingest.batch_size', d.ingest.batchSize),
+      rescanMs: num(ing.rescan_ms, 'ingest.rescan_ms', d.ingest.rescanMs),
+      maxPayloadBytes: num(ing.max_payload_bytes, 'ingest.max_payload_bytes', d.ingest.maxPayloadBytes),
+      orphanAfterMs: num(ing.orphan_after_ms, 'ingest.orphan_after_ms', d.ingest.orphanAfterMs),
+    },
+    audit: { checkpointEvery: num(aud.checkpoint_every, 'audit.checkpoint_every', d.audit.checkpointEvery) },
+  };
+}
