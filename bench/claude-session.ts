@@ -1,0 +1,218 @@
+/**
+ * What our hooks add to a real Claude Code session: the same scripted session (about 20 tool calls,
+ * one subagent, answered by the local mock API) runs with the product connected and without it, runs
+ * interleaved so both conditions see the same machine state. Reports the medians, the added
+ * milliseconds per session and per hook call.
+ *
+ * The collector runs for the whole benchmark (idle when no hooks fire), so the "with" condition
+ * includes its ingest work happening alongside the session, as a user would have it.
+ *
+ * Needs `bash scripts/install-claude-code.sh`. Uses dist/cli/main.js when built, else the sources.
+ *   node --import tsx bench/claude-session.ts [--runs 5]
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  ALLOWED_TOOLS,
+  CLAUDE_BIN,
+  CLI_MAIN,
+  claudeArgs,
+  claudeEnv,
+  executedTools,
+  makeSandbox,
+  parseStreamJson,
+  REPO_ROOT,
+  type RunResult,
+  run,
+  type Sandbox,
+  sleep,
+} from '../test/e2e/harness.ts';
+import { fullScenario, startMockAnthropic } from '../test/e2e/mock-anthropic.ts';
+
+const SESSION_TIMEOUT_MS = 90_000;
+const CLI_TIMEOUT_MS = 30_000;
+
+export interface ClaudeSessionBenchOptions {
+  /** Measured runs per condition (default 5). One extra warm-up run per condition is not counted. */
+  runs?: number;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
+const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
+
+function cliInvocation(): { cmd: string; pre: string[]; entry: string } {
+  if (existsSync(CLI_MAIN)) return { cmd: process.execPath, pre: [], entry: CLI_MAIN };
+  return { cmd: process.execPath, pre: ['--import', 'tsx'], entry: join(REPO_ROOT, 'src', 'cli', 'main.ts') };
+}
+
+export async function runClaudeSessionBench(options: ClaudeSessionBenchOptions = {}): Promise<object> {
+  const runs = options.runs ?? 5;
+  if (!existsSync(CLAUDE_BIN)) {
+    return { skipped: `Claude Code is not installed; run: bash scripts/install-claude-code.sh` };
+  }
+  const sb = makeSandbox('ct-bench-session-');
+  const cliSpec = cliInvocation();
+  const cliEnv: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    HOME: sb.home,
+    CLAUDE_TELEMETRY_HOME: sb.data,
+  };
+  const cli = async (args: string[], cwd = sb.root): Promise<RunResult> => {
+    const r = await run(cliSpec.cmd, [...cliSpec.pre, cliSpec.entry, ...args], {
+      cwd,
+      env: cliEnv,
+      timeoutMs: CLI_TIMEOUT_MS,
+    });
+    if (r.code !== 0) {
+      throw new Error(
+        `claude-telemetry ${args.join(' ')} exited ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`,
+      );
+    }
+    return r;
+  };
+  const storedEvents = async (): Promise<number> => {
+    const deadline = Date.now() + 30_000;
+    let last = -1;
+    while (Date.now() < deadline) {
+      const st = JSON.parse((await cli(['status', '--json'])).stdout) as {
+        spoolBacklog?: number;
+        eventsStored?: number;
+      };
+      const n = st.eventsStored ?? 0;
+      if (st.spoolBacklog === 0 && n === last) return n;
+      last = n;
+      await sleep(200);
+    }
+    throw new Error('the collector did not drain the spool within 30 s');
+  };
+
+  let collectorPid: number | undefined;
+  const samples: Record<'with' | 'without', number[]> = { with: [], without: [] };
+  const hookCalls: number[] = [];
+  const toolCalls: number[] = [];
+  try {
+    await cli(['setup']);
+    await cli(['start']);
+    collectorPid = readPid(join(sb.data, 'run', 'collector.pid'));
+    let n = 0;
+    // Interleaved: warm-up pair first (not counted), then `runs` pairs, alternating which goes first.
+    for (let i = 0; i <= runs; i++) {
+      const order: ('with' | 'without')[] = i % 2 === 0 ? ['without', 'with'] : ['with', 'without'];
+      for (const cond of order) {
+        n += 1;
+        const project = freshProject(sb, `p${n}-${cond}`);
+        if (cond === 'with') await cli(['connect'], project);
+        const before = cond === 'with' ? await storedEvents() : 0;
+        const m = await startMockAnthropic({ scenario: fullScenario(project) });
+        let r: RunResult;
+        try {
+          r = await run(CLAUDE_BIN, claudeArgs('Walk through the scripted steps, please.'), {
+            cwd: project,
+            env: claudeEnv({ ...sb, project, evil: `${project}-evil` }, m.url),
+            timeoutMs: SESSION_TIMEOUT_MS,
+          });
+        } finally {
+          await m.close();
+        }
+        if (r.code !== 0 || r.timedOut) {
+          throw new Error(
+            `claude run ${n} (${cond}) failed: exit ${r.code}, timed out ${r.timedOut}: ${r.stderr}`,
+          );
+        }
+        const executed = executedTools(parseStreamJson(r.stdout)).length;
+        if (i === 0) continue;
+        samples[cond].push(r.durationMs);
+        toolCalls.push(executed);
+        if (cond === 'with') hookCalls.push((await storedEvents()) - before);
+      }
+    }
+  } finally {
+    await cli(['stop']).catch(() => undefined);
+    if (collectorPid !== undefined && isAlive(collectorPid)) process.kill(collectorPid, 'SIGKILL');
+    rmSync(sb.root, { recursive: true, force: true });
+  }
+
+  const withMs = median(samples.with);
+  const withoutMs = median(samples.without);
+  const hooksPerSession = median(hookCalls);
+  const added = withMs - withoutMs;
+  return {
+    claudeCodeVersion: readClaudeVersion(),
+    runsPerCondition: runs,
+    toolCallsPerSession: median(toolCalls),
+    hookCallsPerSession: hooksPerSession,
+    withHooks: { medianMs: round(withMs), samplesMs: samples.with.map((x) => round(x)) },
+    withoutHooks: { medianMs: round(withoutMs), samplesMs: samples.without.map((x) => round(x)) },
+    addedMsPerSession: round(added),
+    addedPercent: round((added / withoutMs) * 100),
+    addedMsPerHookCall: hooksPerSession > 0 ? round(added / hooksPerSession, 2) : null,
+  };
+}
+
+/** A new project under the sandbox, trusted, with the scenario's tools pre-approved. */
+function freshProject(sb: Sandbox, name: string): string {
+  const project = join(sb.root, name);
+  mkdirSync(join(project, '.claude'), { recursive: true });
+  writeFileSync(
+    join(project, '.claude', 'settings.json'),
+    `${JSON.stringify({ permissions: { allow: ALLOWED_TOOLS } }, null, 2)}\n`,
+  );
+  const cfgFile = join(sb.home, '.claude.json');
+  const cfg = JSON.parse(readFileSync(cfgFile, 'utf8')) as { projects?: Record<string, unknown> };
+  cfg.projects = { ...(cfg.projects ?? {}), [project]: { hasTrustDialogAccepted: true } };
+  writeFileSync(cfgFile, `${JSON.stringify(cfg, null, 2)}\n`);
+  return project;
+}
+
+function readClaudeVersion(): string | undefined {
+  try {
+    const pkg = join(
+      REPO_ROOT,
+      '.e2e',
+      'claude-code',
+      'node_modules',
+      '@anthropic-ai',
+      'claude-code',
+      'package.json',
+    );
+    return (JSON.parse(readFileSync(pkg, 'utf8')) as { version?: string }).version;
+  } catch {
+    return undefined;
+  }
+}
+
+function readPid(file: string): number | undefined {
+  try {
+    const n = Number.parseInt(readFileSync(file, 'utf8').trim(), 10);
+    return Number.isInteger(n) && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { values } = parseArgs({ options: { runs: { type: 'string' } } });
+  runClaudeSessionBench({ runs: values.runs ? Number(values.runs) : 5 }).then(
+    (r) => process.stdout.write(`${JSON.stringify(r, null, 2)}\n`),
+    (err) => {
+      process.stderr.write(`${(err as Error).stack ?? err}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
