@@ -1,0 +1,16 @@
+// Copies files the TypeScript compiler does not emit into dist/: the capture hook script.
+import { chmodSync, copyFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const copies = [['src/capture/hook.sh', 'dist/capture/hook.sh', 0o755]];
+
+for (const [from, to, mode] of copies) {
+  const src = `${root}${from}`;
+  const dst = `${root}${to}`;
+  mkdirSync(dirname(dst), { recursive: true });
+  copyFileSync(src, dst);
+  chmodSync(dst, mode);
+  console.log(`postbuild: ${from} -> ${to}`);
+}
