@@ -603,12 +603,12 @@ export function unifiedDiff(before: string, after: string, fromName: string, toN
         ops.push({ op: ' ', line: am[x]! });
         x++;
         y++;
-      } else if (y < m && (x === n || lcs[x * (m + 1) + y + 1]! >= lcs[(x + 1) * (m + 1) + y]!)) {
-        ops.push({ op: '+', line: bm[y]! });
-        y++;
-      } else {
+      } else if (x < n && (y === m || lcs[(x + 1) * (m + 1) + y]! >= lcs[x * (m + 1) + y + 1]!)) {
         ops.push({ op: '-', line: am[x]! });
         x++;
+      } else {
+        ops.push({ op: '+', line: bm[y]! });
+        y++;
       }
     }
   }
