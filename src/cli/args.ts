@@ -58,6 +58,7 @@ export function parseTime(value: string, flag: string, now = Date.now()): number
 export function parseLimit(value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--limit must be a positive integer, got "${value}"`);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new UsageError(`--limit must be a positive integer, got "${value}"`);
   return n;
 }

@@ -1,23 +1,25 @@
 import { rmSync } from 'node:fs';
 import { readEntries, verifyAudit } from '../audit/index.ts';
-import { dataPaths } from '../config/paths.ts';
 import { runningPid } from '../collector/control.ts';
+import { dataPaths } from '../config/paths.ts';
 import { Store } from '../store/index.ts';
 import type { TelemetryEvent } from '../types.ts';
-import { parse } from './args.ts';
+import { type CommandSpec, type Options, parse } from './args.ts';
 import { type Command, out, printJson, println } from './command.ts';
 
+const verifySpec = {
+  name: 'verify',
+  summary:
+    'Check the audit log: hash chain, sequence, signed checkpoints. Exit 0 = intact, 1 = tampered or truncated.',
+  usage: 'verify [--json]',
+  options: { json: { type: 'boolean' } },
+  help: ['--json                machine-readable report'],
+} satisfies CommandSpec<Options>;
+
 export const verify: Command = {
-  spec: {
-    name: 'verify',
-    summary:
-      'Check the audit log: hash chain, sequence, signed checkpoints. Exit 0 = intact, 1 = tampered or truncated.',
-    usage: 'verify [--json]',
-    options: { json: { type: 'boolean' } },
-    help: ['--json                machine-readable report'],
-  },
+  spec: verifySpec,
   async run(argv) {
-    const { values } = parse(verify.spec, argv);
+    const { values } = parse(verifySpec, argv);
     const paths = dataPaths();
     const r = await verifyAudit(paths.audit, { keysDir: paths.keys });
     if (values.json) printJson(r);
@@ -31,23 +33,28 @@ export const verify: Command = {
     } else {
       const e = r.firstError;
       println(`FAILED: ${e?.message ?? 'unknown problem'}`);
-      if (e?.seq !== undefined) println(`first bad entry: seq ${e.seq}${e.file ? ` in ${e.file}` : ''}${e.line ? ` line ${e.line}` : ''}`);
+      if (e?.seq !== undefined)
+        println(
+          `first bad entry: seq ${e.seq}${e.file ? ` in ${e.file}` : ''}${e.line ? ` line ${e.line}` : ''}`,
+        );
       println(`checked ${r.entries} entries, ${r.checkpoints} checkpoints`);
     }
     return r.ok ? 0 : 1;
   },
 };
 
+const reindexSpec = {
+  name: 'reindex',
+  summary: 'Rebuild the store from the audit log (the source of truth). The collector must be stopped.',
+  usage: 'reindex [--json]',
+  options: { json: { type: 'boolean' } },
+  help: ['--json                print {events} as JSON when done'],
+} satisfies CommandSpec<Options>;
+
 export const reindex: Command = {
-  spec: {
-    name: 'reindex',
-    summary: 'Rebuild the store from the audit log (the source of truth). The collector must be stopped.',
-    usage: 'reindex [--json]',
-    options: { json: { type: 'boolean' } },
-    help: ['--json                print {events} as JSON when done'],
-  },
+  spec: reindexSpec,
   async run(argv) {
-    const { values } = parse(reindex.spec, argv);
+    const { values } = parse(reindexSpec, argv);
     const paths = dataPaths();
     const pid = runningPid(paths);
     if (pid !== undefined) {

@@ -1,9 +1,7 @@
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as spool from '../capture/spool.ts';
 import { installHook } from '../capture/install.ts';
-import { loadConfig } from '../config/config.ts';
-import { type DataPaths, dataPaths } from '../config/paths.ts';
+import * as spool from '../capture/spool.ts';
 import { Collector } from '../collector/collector.ts';
 import {
   claimPidFile,
@@ -13,23 +11,27 @@ import {
   startBackground,
   stopCollector,
 } from '../collector/control.ts';
+import { loadConfig } from '../config/config.ts';
+import { type DataPaths, dataPaths } from '../config/paths.ts';
 import { Store } from '../store/index.ts';
-import { parse } from './args.ts';
-import { type Command, println, printJson } from './command.ts';
+import { type CommandSpec, type Options, parse } from './args.ts';
+import { type Command, printJson, println } from './command.ts';
 
 // dist/cli/main.js when compiled, src/cli/main.ts when run from source.
 const CLI_ENTRY = fileURLToPath(new URL(`./main${extname(import.meta.url)}`, import.meta.url));
 
+const setupSpec = {
+  name: 'setup',
+  summary: 'Create the data dir (mode 0700) and install the capture hook into it.',
+  usage: 'setup [--json]',
+  options: { json: { type: 'boolean' } },
+  help: ['--json                print the paths as JSON'],
+} satisfies CommandSpec<Options>;
+
 export const setup: Command = {
-  spec: {
-    name: 'setup',
-    summary: 'Create the data dir (mode 0700) and install the capture hook into it.',
-    usage: 'setup [--json]',
-    options: { json: { type: 'boolean' } },
-    help: ['--json                print the paths as JSON'],
-  },
+  spec: setupSpec,
   async run(argv) {
-    const { values } = parse(setup.spec, argv);
+    const { values } = parse(setupSpec, argv);
     const paths = dataPaths();
     installHook(paths);
     loadConfig(paths);
@@ -43,19 +45,21 @@ export const setup: Command = {
   },
 };
 
+const startSpec = {
+  name: 'start',
+  summary: 'Start the collector in the background (pid file and log under the data dir).',
+  usage: 'start [--foreground] [--json]',
+  options: { foreground: { type: 'boolean' }, json: { type: 'boolean' } },
+  help: [
+    '--foreground          run in this terminal until Ctrl-C (logs to stdout)',
+    '--json                print {pid, log} as JSON',
+  ],
+} satisfies CommandSpec<Options>;
+
 export const start: Command = {
-  spec: {
-    name: 'start',
-    summary: 'Start the collector in the background (pid file and log under the data dir).',
-    usage: 'start [--foreground] [--json]',
-    options: { foreground: { type: 'boolean' }, json: { type: 'boolean' } },
-    help: [
-      '--foreground          run in this terminal until Ctrl-C (logs to stdout)',
-      '--json                print {pid, log} as JSON',
-    ],
-  },
+  spec: startSpec,
   async run(argv) {
-    const { values } = parse(start.spec, argv);
+    const { values } = parse(startSpec, argv);
     const paths = dataPaths();
     installHook(paths);
     loadConfig(paths); // fail fast on a broken config, before forking
@@ -100,16 +104,18 @@ async function runForeground(paths: DataPaths): Promise<number> {
   return 0;
 }
 
+const stopSpec = {
+  name: 'stop',
+  summary: 'Stop the collector: graceful (finishes its batch, checkpoints the audit log), forced after 10 s.',
+  usage: 'stop [--json]',
+  options: { json: { type: 'boolean' } },
+  help: ['--json                print {result} as JSON'],
+} satisfies CommandSpec<Options>;
+
 export const stop: Command = {
-  spec: {
-    name: 'stop',
-    summary: 'Stop the collector: graceful (finishes its batch, checkpoints the audit log), forced after 10 s.',
-    usage: 'stop [--json]',
-    options: { json: { type: 'boolean' } },
-    help: ['--json                print {result} as JSON'],
-  },
+  spec: stopSpec,
   async run(argv) {
-    const { values } = parse(stop.spec, argv);
+    const { values } = parse(stopSpec, argv);
     const result = await stopCollector(dataPaths());
     if (values.json) printJson({ result });
     else
@@ -124,16 +130,18 @@ export const stop: Command = {
   },
 };
 
+const restartSpec = {
+  name: 'restart',
+  summary: 'Stop the collector (if running) and start it again in the background.',
+  usage: 'restart',
+  options: {},
+  help: [],
+} satisfies CommandSpec<Options>;
+
 export const restart: Command = {
-  spec: {
-    name: 'restart',
-    summary: 'Stop the collector (if running) and start it again in the background.',
-    usage: 'restart',
-    options: {},
-    help: [],
-  },
+  spec: restartSpec,
   async run(argv) {
-    parse(restart.spec, argv);
+    parse(restartSpec, argv);
     const paths = dataPaths();
     await stopCollector(paths);
     const pid = await startBackground(paths, CLI_ENTRY);
@@ -191,28 +199,34 @@ export function statusReport(paths: DataPaths): StatusReport {
   };
 }
 
+const statusSpec = {
+  name: 'status',
+  summary: 'Is the collector running? Spool backlog, events stored, last event, quarantine count.',
+  usage: 'status [--json]',
+  options: { json: { type: 'boolean' } },
+  help: ['--json                machine-readable output'],
+} satisfies CommandSpec<Options>;
+
 export const status: Command = {
-  spec: {
-    name: 'status',
-    summary: 'Is the collector running? Spool backlog, events stored, last event, quarantine count.',
-    usage: 'status [--json]',
-    options: { json: { type: 'boolean' } },
-    help: ['--json                machine-readable output'],
-  },
+  spec: statusSpec,
   async run(argv) {
-    const { values } = parse(status.spec, argv);
+    const { values } = parse(statusSpec, argv);
     const r = statusReport(dataPaths());
     if (values.json) {
       printJson(r);
       return 0;
     }
-    println(`collector:     ${r.running ? `running (pid ${r.pid}, since ${r.startedAt ?? '?'})` : 'stopped'}`);
+    println(
+      `collector:     ${r.running ? `running (pid ${r.pid}, since ${r.startedAt ?? '?'})` : 'stopped'}`,
+    );
     println(`data dir:      ${r.dataDir}`);
     println(`ports:         ${r.ports.length > 0 ? r.ports.join(', ') : 'none (no HTTP API served yet)'}`);
     println(`spool backlog: ${r.spoolBacklog}`);
     println(`events stored: ${r.eventsStored} in ${r.sessions} sessions`);
     println(`last event:    ${r.lastEvent ?? 'none yet'}`);
-    println(`quarantined:   ${r.quarantined}${r.quarantined > 0 ? ' (see quarantine/ in the data dir)' : ''}`);
+    println(
+      `quarantined:   ${r.quarantined}${r.quarantined > 0 ? ' (see quarantine/ in the data dir)' : ''}`,
+    );
     if (!r.running) println('start it with: claude-telemetry start');
     return 0;
   },

@@ -4,28 +4,31 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as spool from '../capture/spool.ts';
 import { installHook } from '../capture/install.ts';
-import { loadConfig } from '../config/config.ts';
-import { dataPaths } from '../config/paths.ts';
+import * as spool from '../capture/spool.ts';
 import { Collector } from '../collector/collector.ts';
 import { runningPid } from '../collector/control.ts';
-import { parse } from './args.ts';
+import { loadConfig } from '../config/config.ts';
+import { dataPaths } from '../config/paths.ts';
+import { type CommandSpec, type Options, parse } from './args.ts';
 import { type Command, printJson, println } from './command.ts';
 
 /** A recorded Claude Code session (real 2.1.329 hook payloads plus a few out-of-scope actions). */
 const FIXTURE = fileURLToPath(new URL('../../fixtures/demo/session.jsonl', import.meta.url));
 
+const demoSpec = {
+  name: 'demo',
+  summary:
+    'Replay a recorded Claude Code session through the real capture hook, so there is data to look at.',
+  usage: 'demo [--json]',
+  options: { json: { type: 'boolean' } },
+  help: ['--json                print {session_id, events} as JSON'],
+} satisfies CommandSpec<Options>;
+
 export const demo: Command = {
-  spec: {
-    name: 'demo',
-    summary: 'Replay a recorded Claude Code session through the real capture hook, so there is data to look at.',
-    usage: 'demo [--json]',
-    options: { json: { type: 'boolean' } },
-    help: ['--json                print {session_id, events} as JSON'],
-  },
+  spec: demoSpec,
   async run(argv) {
-    const { values } = parse(demo.spec, argv);
+    const { values } = parse(demoSpec, argv);
     const paths = dataPaths();
     installHook(paths);
     const project = join(paths.home, 'demo', 'acme-webapp');

@@ -28,7 +28,9 @@ export function eventSummary(e: TelemetryEvent): string {
   const s =
     a.command ??
     a.file_path ??
-    (a.search_pattern !== undefined ? `${a.search_pattern}${a.search_path ? ` in ${a.search_path}` : ''}` : undefined) ??
+    (a.search_pattern !== undefined
+      ? `${a.search_pattern}${a.search_path ? ` in ${a.search_path}` : ''}`
+      : undefined) ??
     a.url ??
     a.query ??
     (typeof a.source === 'string' ? `source=${a.source}` : undefined) ??

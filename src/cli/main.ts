@@ -1,14 +1,13 @@
 #!/usr/bin/env node
+import { TELEMETRY_VERSION } from '../collector/pipeline.ts';
 import { ConfigError } from '../config/config.ts';
-import { UsageError } from './args.ts';
+import { helpText, UsageError } from './args.ts';
 import { reindex, verify } from './audit.ts';
 import { type Command, out } from './command.ts';
 import { connect, disconnect, projects } from './connect.ts';
 import { restart, setup, start, status, stop } from './daemon.ts';
 import { demo } from './demo.ts';
 import { logs, query, sessions } from './query.ts';
-import { helpText } from './args.ts';
-import { TELEMETRY_VERSION } from '../collector/pipeline.ts';
 
 const COMMANDS: Command[] = [
   setup,
@@ -37,7 +36,7 @@ function usage(): string {
     'Commands:',
     ...COMMANDS.map((c) => `  ${c.spec.name.padEnd(w)}  ${c.spec.summary}`),
     '',
-    'Run `claude-telemetry <command> --help` for a command\'s options.',
+    "Run `claude-telemetry <command> --help` for a command's options.",
     'Data dir: $CLAUDE_TELEMETRY_HOME (default ~/.claude-telemetry).',
     '',
   ].join('\n');

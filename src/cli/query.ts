@@ -1,7 +1,7 @@
 import { dataPaths } from '../config/paths.ts';
 import { Store } from '../store/index.ts';
 import type { TelemetryEvent } from '../types.ts';
-import { parse, parseLimit, parseTime, UsageError } from './args.ts';
+import { type CommandSpec, type Options, parse, parseLimit, parseTime, UsageError } from './args.ts';
 import { type Command, out, printJson, println } from './command.ts';
 import { eventSummary, logLine, shortId, shortTime, table } from './format.ts';
 
@@ -38,21 +38,23 @@ const FILTER_HELP = [
   '--json                JSON array of full events',
 ];
 
+const querySpec = {
+  name: 'query',
+  summary: 'Search stored events.',
+  usage: 'query [filters] [--json]',
+  options: FILTER_OPTIONS,
+  help: FILTER_HELP,
+  examples: [
+    'claude-telemetry query --tool Bash --since 1h',
+    'claude-telemetry query --outside-scope --json',
+    'claude-telemetry query --session 2a8611e7 --limit 1000',
+  ],
+} satisfies CommandSpec<Options>;
+
 export const query: Command = {
-  spec: {
-    name: 'query',
-    summary: 'Search stored events.',
-    usage: 'query [filters] [--json]',
-    options: FILTER_OPTIONS,
-    help: FILTER_HELP,
-    examples: [
-      'claude-telemetry query --tool Bash --since 1h',
-      'claude-telemetry query --outside-scope --json',
-      'claude-telemetry query --session 2a8611e7 --limit 1000',
-    ],
-  },
+  spec: querySpec,
   async run(argv) {
-    const { values } = parse(query.spec, argv);
+    const { values } = parse(querySpec, argv);
     const store = openStore();
     try {
       const events = store.query({
@@ -97,24 +99,26 @@ function printEventTable(events: TelemetryEvent[]): void {
   println(`${events.length} event(s)`);
 }
 
-export const logs: Command = {
-  spec: {
-    name: 'logs',
-    summary: 'Show the latest events, readable; -f follows new events as they arrive.',
-    usage: 'logs [-f] [-n N] [--json]',
-    options: {
-      follow: { type: 'boolean', short: 'f' },
-      lines: { type: 'string', short: 'n' },
-      json: { type: 'boolean' },
-    },
-    help: [
-      '-f, --follow          keep printing new events (Ctrl-C to stop)',
-      '-n, --lines N         how many recent events to show first (default 20)',
-      '--json                one JSON event per line (JSONL)',
-    ],
+const logsSpec = {
+  name: 'logs',
+  summary: 'Show the latest events, readable; -f follows new events as they arrive.',
+  usage: 'logs [-f] [-n N] [--json]',
+  options: {
+    follow: { type: 'boolean', short: 'f' },
+    lines: { type: 'string', short: 'n' },
+    json: { type: 'boolean' },
   },
+  help: [
+    '-f, --follow          keep printing new events (Ctrl-C to stop)',
+    '-n, --lines N         how many recent events to show first (default 20)',
+    '--json                one JSON event per line (JSONL)',
+  ],
+} satisfies CommandSpec<Options>;
+
+export const logs: Command = {
+  spec: logsSpec,
   async run(argv) {
-    const { values } = parse(logs.spec, argv);
+    const { values } = parse(logsSpec, argv);
     const n = parseLimit(values.lines, 20);
     const store = openStore();
     const print = (e: TelemetryEvent) => out.write(`${values.json ? JSON.stringify(e) : logLine(e)}\n`);
@@ -144,26 +148,28 @@ export const logs: Command = {
   },
 };
 
-export const sessions: Command = {
-  spec: {
-    name: 'sessions',
-    summary: 'List sessions: project, start, end, event and tool-call counts.',
-    usage: 'sessions [--project NAME] [--since T] [--limit N] [--json]',
-    options: {
-      project: { type: 'string' },
-      since: { type: 'string' },
-      limit: { type: 'string' },
-      json: { type: 'boolean' },
-    },
-    help: [
-      '--project NAME        only this project (name or path)',
-      '--since T             sessions active since T (15m, 2h, 7d, ISO)',
-      '--limit N             at most N sessions, newest first (default 50)',
-      '--json                machine-readable output',
-    ],
+const sessionsSpec = {
+  name: 'sessions',
+  summary: 'List sessions: project, start, end, event and tool-call counts.',
+  usage: 'sessions [--project NAME] [--since T] [--limit N] [--json]',
+  options: {
+    project: { type: 'string' },
+    since: { type: 'string' },
+    limit: { type: 'string' },
+    json: { type: 'boolean' },
   },
+  help: [
+    '--project NAME        only this project (name or path)',
+    '--since T             sessions active since T (15m, 2h, 7d, ISO)',
+    '--limit N             at most N sessions, newest first (default 50)',
+    '--json                machine-readable output',
+  ],
+} satisfies CommandSpec<Options>;
+
+export const sessions: Command = {
+  spec: sessionsSpec,
   async run(argv) {
-    const { values, positionals } = parse(sessions.spec, argv);
+    const { values, positionals } = parse(sessionsSpec, argv);
     if (positionals.length > 0) throw new UsageError('sessions takes no positional arguments');
     const store = openStore();
     try {
@@ -185,7 +191,7 @@ export const sessions: Command = {
           ['session', 'project', 'start', 'end', 'events', 'tool calls'],
           list.map((s) => [
             s.session_id,
-            s.project_name,
+            s.project_name ?? '',
             shortTime(s.first_ts),
             shortTime(s.last_ts),
             String(s.events),

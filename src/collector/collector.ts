@@ -1,7 +1,7 @@
-import { type FSWatcher, watch, writeFileSync, renameSync } from 'node:fs';
+import { type FSWatcher, renameSync, watch, writeFileSync } from 'node:fs';
 import { AuditLog } from '../audit/index.ts';
-import * as spool from '../capture/spool.ts';
 import { installHook } from '../capture/install.ts';
+import * as spool from '../capture/spool.ts';
 import type { Config } from '../config/config.ts';
 import type { DataPaths } from '../config/paths.ts';
 import { Store } from '../store/index.ts';
@@ -52,7 +52,11 @@ export class Collector {
     private readonly log: (msg: string) => void,
   ) {}
 
-  static async open(paths: DataPaths, config: Config, log: (msg: string) => void = () => {}): Promise<Collector> {
+  static async open(
+    paths: DataPaths,
+    config: Config,
+    log: (msg: string) => void = () => {},
+  ): Promise<Collector> {
     installHook(paths);
     const audit = AuditLog.open(paths.audit, {
       keysDir: paths.keys,

@@ -57,7 +57,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * the log file, and waits until it has written its pid file (or died, in which case the log tail is
  * part of the error).
  */
-export async function startBackground(paths: DataPaths, cliEntry: string, timeoutMs = 15_000): Promise<number> {
+export async function startBackground(
+  paths: DataPaths,
+  cliEntry: string,
+  timeoutMs = 15_000,
+): Promise<number> {
   const existing = runningPid(paths);
   if (existing !== undefined) return existing;
   const out = openSync(paths.logFile, 'a', 0o600);
@@ -77,7 +81,9 @@ export async function startBackground(paths: DataPaths, cliEntry: string, timeou
     if (!isAlive(pid)) break;
     await sleep(50);
   }
-  const tail = existsSync(paths.logFile) ? readFileSync(paths.logFile, 'utf8').split('\n').slice(-15).join('\n') : '';
+  const tail = existsSync(paths.logFile)
+    ? readFileSync(paths.logFile, 'utf8').split('\n').slice(-15).join('\n')
+    : '';
   if (isAlive(pid)) {
     throw new Error(`the collector (pid ${pid}) did not become ready within ${timeoutMs} ms; log:\n${tail}`);
   }

@@ -1,7 +1,7 @@
 import { hostname, userInfo } from 'node:os';
 import type { AuditLog } from '../audit/index.ts';
-import * as spool from '../capture/spool.ts';
 import { isOptedOut } from '../capture/settings.ts';
+import * as spool from '../capture/spool.ts';
 import type { Config } from '../config/config.ts';
 import type { DataPaths } from '../config/paths.ts';
 import { type NormalizeContext, normalize } from '../ingest/index.ts';
@@ -122,7 +122,13 @@ export class Pipeline {
     res.duplicates += events.length - fresh.length;
     if (fresh.length > 0) {
       const entries = this.audit.append(fresh);
-      const r = this.store.insertBatch(entries.map((e) => ({ event: e.event, auditSeq: e.seq })));
+      const r = this.store.insertBatch(
+        entries.map((e) => ({
+          event: e.event,
+          auditSeq: e.seq,
+          ...(e.eventJson ? { line: e.eventJson } : {}),
+        })),
+      );
       res.stored = r.inserted;
       res.duplicates += r.duplicates;
       const last = fresh[fresh.length - 1];
@@ -141,7 +147,9 @@ export class Pipeline {
 
   private quarantine(name: string, err: unknown, res: BatchResult): void {
     const reason =
-      err instanceof QuarantineError ? err.reason : `unexpected error: ${(err as Error)?.message ?? String(err)}`;
+      err instanceof QuarantineError
+        ? err.reason
+        : `unexpected error: ${(err as Error)?.message ?? String(err)}`;
     try {
       spool.quarantine(this.paths, name, reason);
       res.quarantined++;

@@ -61,7 +61,9 @@ export function loadConfig(paths: Pick<DataPaths, 'config'>): Config {
   const r = raw as Record<string, Record<string, unknown> | undefined> & { capture?: unknown };
   const capture = r.capture ?? DEFAULT_CONFIG.capture;
   if (capture !== 'metadata' && capture !== 'full') {
-    throw new ConfigError(`config.yaml: capture must be "metadata" or "full", got ${JSON.stringify(capture)}`);
+    throw new ConfigError(
+      `config.yaml: capture must be "metadata" or "full", got ${JSON.stringify(capture)}`,
+    );
   }
   const ing = r.ingest ?? {};
   const aud = r.audit ?? {};

@@ -1,0 +1,73 @@
+import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type DataPaths, dataPaths } from '../src/config/paths.ts';
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i] as number;
+}
+
+export function stats(samples: number[]) {
+  const s = [...samples].sort((a, b) => a - b);
+  return {
+    n: s.length,
+    p50: round(percentile(s, 50)),
+    p95: round(percentile(s, 95)),
+    p99: round(percentile(s, 99)),
+    mean: round(s.reduce((a, b) => a + b, 0) / Math.max(1, s.length)),
+  };
+}
+
+export const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
+
+export function tempHome(tag: string): DataPaths {
+  return dataPaths(mkdtempSync(join(tmpdir(), `ct-bench-${tag}-`)));
+}
+
+export function machine() {
+  const cpu = cpus()[0]?.model ?? 'unknown';
+  const sh = spawnSync('sh', ['-c', 'readlink -f /bin/sh'], { encoding: 'utf8' }).stdout.trim();
+  return {
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+    cpu: `${cpus().length} x ${cpu}`,
+    memGiB: round(totalmem() / 2 ** 30, 1),
+    sh,
+  };
+}
+
+const FIXTURE = fileURLToPath(
+  new URL('../test/fixtures/claude-code/hook-payloads.full.2.1.329.jsonl', import.meta.url),
+);
+
+/** Real captured payloads, used as templates for synthetic load. */
+export function fixturePayloads(): Record<string, unknown>[] {
+  return readFileSync(FIXTURE, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** Writes n ready spool files directly (header + payload), sessions of `perSession` events each. */
+export function writeSpool(
+  paths: DataPaths,
+  n: number,
+  perSession = 40,
+  projectDir = '/home/dev/project',
+): void {
+  const templates = fixturePayloads();
+  let session = randomUUID();
+  let pid = 1000;
+  for (let i = 0; i < n; i++) {
+    if (i % perSession === 0) session = randomUUID();
+    const t = templates[i % templates.length] as Record<string, unknown>;
+    const body = JSON.stringify({ ...t, session_id: session });
+    const name = `${pid++}.${randomUUID()}.project`;
+    writeFileSync(join(paths.spoolNew, name), `CT1 ${projectDir}\n${body}`);
+  }
+}

@@ -1,0 +1,193 @@
+import { resolve } from 'node:path';
+import {
+  type ConnectTarget,
+  connect as connectSettings,
+  disconnect as disconnectSettings,
+  installHook,
+  listOptOuts,
+  listProjects,
+  optIn,
+  optOut,
+} from '../capture/index.ts';
+import { dataPaths } from '../config/paths.ts';
+import { Store } from '../store/index.ts';
+import { type CommandSpec, type Options, parse, UsageError } from './args.ts';
+import { type Command, out, printJson, println } from './command.ts';
+import { shortTime, table } from './format.ts';
+
+const TARGET_OPTIONS = {
+  local: { type: 'boolean' },
+  global: { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
+  json: { type: 'boolean' },
+} as const;
+
+function targetOf(v: { local?: boolean | undefined; global?: boolean | undefined }): ConnectTarget {
+  if (v.local && v.global) throw new UsageError('choose one of --local and --global');
+  return v.global ? 'global' : v.local ? 'local' : 'project';
+}
+
+function projectDirOf(positionals: string[]): string {
+  if (positionals.length > 1) throw new UsageError('give at most one project directory');
+  return resolve(positionals[0] ?? process.cwd());
+}
+
+const connectSpec = {
+  name: 'connect',
+  summary: 'Register the capture hook for every Claude Code hook event in a project (or globally).',
+  usage: 'connect [dir] [--local | --global] [--dry-run] [--opt-out | --opt-in] [--json]',
+  positionals: true,
+  options: { ...TARGET_OPTIONS, 'opt-out': { type: 'boolean' }, 'opt-in': { type: 'boolean' } },
+  help: [
+    'dir                   project directory (default: the current directory)',
+    '--local               write .claude/settings.local.json (personal, not committed)',
+    '--global              write ~/.claude/settings.json: every project, unless it opts out',
+    '--dry-run             print the change, write nothing',
+    '--opt-out             with a global connection: stop capturing this project',
+    '--opt-in              undo --opt-out',
+    '--json                machine-readable result',
+  ],
+  examples: [
+    'claude-telemetry connect',
+    'claude-telemetry connect ~/code/api --local --dry-run',
+    'claude-telemetry connect --global && claude-telemetry connect ~/private --opt-out',
+  ],
+} satisfies CommandSpec<Options>;
+
+export const connect: Command = {
+  spec: connectSpec,
+  async run(argv) {
+    const { values, positionals } = parse(connectSpec, argv);
+    const paths = dataPaths();
+    const projectDir = projectDirOf(positionals);
+    if (values['opt-out'] || values['opt-in']) {
+      if (values['opt-out'] && values['opt-in']) throw new UsageError('choose one of --opt-out and --opt-in');
+      const changed = values['opt-out'] ? optOut(paths, projectDir) : optIn(paths, projectDir);
+      const state = values['opt-out'] ? 'opted out of' : 'opted back in to';
+      if (values.json) printJson({ project: projectDir, optedOut: !!values['opt-out'], changed });
+      else println(`${projectDir}: ${changed ? state : `already ${state}`} global capture`);
+      return 0;
+    }
+    const target = targetOf(values);
+    if (!values['dry-run']) installHook(paths);
+    const r = connectSettings({ paths, target, projectDir, dryRun: !!values['dry-run'] });
+    if (values.json) {
+      printJson({ ...r, target, project: projectDir, dryRun: !!values['dry-run'] });
+      return 0;
+    }
+    if (values['dry-run']) {
+      if (r.changed) out.write(r.diff.endsWith('\n') ? r.diff : `${r.diff}\n`);
+      println(
+        r.changed ? `(dry run: ${r.file} not written)` : `${r.file} already has our hooks; nothing to do`,
+      );
+    } else if (r.changed) {
+      println(`connected: hooks for every Claude Code event added to ${r.file}`);
+      if (r.backup) println(`backup of the previous file: ${r.backup}`);
+    } else {
+      println(`already connected: ${r.file}`);
+    }
+    for (const w of r.warnings) println(`note: ${w}`);
+    return 0;
+  },
+};
+
+const disconnectSpec = {
+  name: 'disconnect',
+  summary: 'Remove our hooks (and only ours) from a project or the global settings.',
+  usage: 'disconnect [dir] [--local | --global] [--dry-run] [--json]',
+  positionals: true,
+  options: TARGET_OPTIONS,
+  help: [
+    'dir                   project directory (default: the current directory)',
+    '--local               .claude/settings.local.json',
+    '--global              ~/.claude/settings.json',
+    '--dry-run             print the change, write nothing',
+    '--json                machine-readable result',
+  ],
+} satisfies CommandSpec<Options>;
+
+export const disconnect: Command = {
+  spec: disconnectSpec,
+  async run(argv) {
+    const { values, positionals } = parse(disconnectSpec, argv);
+    const paths = dataPaths();
+    const projectDir = projectDirOf(positionals);
+    const target = targetOf(values);
+    const r = disconnectSettings({ paths, target, projectDir, dryRun: !!values['dry-run'] });
+    if (values.json) printJson({ ...r, target, project: projectDir, dryRun: !!values['dry-run'] });
+    else if (values['dry-run']) {
+      if (r.changed) out.write(r.diff.endsWith('\n') ? r.diff : `${r.diff}\n`);
+      println(r.changed ? `(dry run: ${r.file} not written)` : `no hooks of ours in ${r.file}`);
+    } else
+      println(r.changed ? `disconnected: our hooks removed from ${r.file}` : `no hooks of ours in ${r.file}`);
+    return 0;
+  },
+};
+
+const projectsSpec = {
+  name: 'projects',
+  summary: 'List connected projects with the time of their last event.',
+  usage: 'projects [--json]',
+  options: { json: { type: 'boolean' } },
+  help: ['--json                machine-readable output'],
+} satisfies CommandSpec<Options>;
+
+export const projects: Command = {
+  spec: projectsSpec,
+  async run(argv) {
+    const { values } = parse(projectsSpec, argv);
+    const paths = dataPaths();
+    const connected = listProjects(paths);
+    const optedOut = listOptOuts(paths);
+    let seen: Map<string, { events: number; last_ts: number }> = new Map();
+    try {
+      const store = Store.open(paths.storeFile, { readonly: true });
+      try {
+        seen = new Map(
+          store.projects().map((p) => [p.project_path ?? '', { events: p.events, last_ts: p.last_ts }]),
+        );
+      } finally {
+        store.close();
+      }
+    } catch {
+      // no store yet: no events
+    }
+    const rows = connected.map((p) => {
+      const s = seen.get(p.path);
+      return {
+        ...p,
+        events: s?.events ?? 0,
+        lastEvent: s ? new Date(s.last_ts).toISOString() : null,
+        optedOut: optedOut.some((o) => o.path === p.path),
+      };
+    });
+    // Globally connected: projects are known by their events, not by a settings file each.
+    const extra = [...seen.entries()]
+      .filter(([path]) => path !== '' && !connected.some((p) => p.path === path))
+      .map(([path, s]) => ({ path, events: s.events, lastEvent: new Date(s.last_ts).toISOString() }));
+    if (values.json) {
+      printJson({ connected: rows, otherProjectsWithEvents: extra, optedOut });
+      return 0;
+    }
+    if (rows.length === 0 && extra.length === 0) {
+      println('no connected projects yet: run `claude-telemetry connect` inside a project');
+      return 0;
+    }
+    println(
+      table(
+        ['project', 'target', 'events', 'last event'],
+        [
+          ...rows.map((r) => [
+            r.path + (r.optedOut ? ' (opted out)' : ''),
+            r.target,
+            String(r.events),
+            r.lastEvent ? shortTime(r.lastEvent) : 'never',
+          ]),
+          ...extra.map((e) => [e.path, '(via global)', String(e.events), shortTime(e.lastEvent)]),
+        ],
+        80,
+      ),
+    );
+    return 0;
+  },
+};
