@@ -86,7 +86,7 @@ const OTHER_TOOL = { type: 'command', command: 'node "$HOME/.other-tool/hook.js"
 describe('connect', () => {
   test('creates the project settings file with our handler on every event', () => {
     const f = fixture();
-    const r = connect({ projectDir: f.project, target: 'project', paths: f.paths });
+    const r = connect({ projectDir: f.project, target: 'project', paths: f.paths, home: f.home, env: {} });
     assert.equal(r.file, join(f.project, '.claude', 'settings.json'));
     assert.equal(r.changed, true);
     assert.equal(r.backup, undefined);
@@ -135,7 +135,7 @@ describe('connect', () => {
       model: 'opus',
     };
     writeJson(file, original);
-    const r = connect({ projectDir: f.project, target: 'project', paths: f.paths });
+    const r = connect({ projectDir: f.project, target: 'project', paths: f.paths, home: f.home, env: {} });
     assert.equal(r.changed, true);
     const doc = read(file);
     assert.deepEqual(Object.keys(doc), ['$schema', 'permissions', 'hooks', 'env', 'model']);
@@ -154,12 +154,24 @@ describe('connect', () => {
     const f = fixture();
     const file = join(f.project, '.claude', 'settings.json');
     writeJson(file, { model: 'opus', hooks: { Stop: [{ hooks: [OTHER_TOOL] }] } });
-    const first = connect({ projectDir: f.project, target: 'project', paths: f.paths });
+    const first = connect({
+      projectDir: f.project,
+      target: 'project',
+      paths: f.paths,
+      home: f.home,
+      env: {},
+    });
     assert.equal(first.changed, true);
     const bytes = readFileSync(file);
     const mtime = statSync(file).mtimeMs;
     const registry = readFileSync(f.paths.projectsFile);
-    const second = connect({ projectDir: f.project, target: 'project', paths: f.paths });
+    const second = connect({
+      projectDir: f.project,
+      target: 'project',
+      paths: f.paths,
+      home: f.home,
+      env: {},
+    });
     assert.deepEqual(second, { file, changed: false, diff: '', warnings: [] });
     assert.deepEqual(readFileSync(file), bytes);
     assert.equal(statSync(file).mtimeMs, mtime);
@@ -170,9 +182,19 @@ describe('connect', () => {
   test('leaves a semantically connected file alone even when its formatting differs', () => {
     const f = fixture();
     const file = join(f.project, '.claude', 'settings.json');
-    connect({ projectDir: f.project, target: 'project', paths: f.paths, dryRun: false });
+    connect({
+      projectDir: f.project,
+      target: 'project',
+      paths: f.paths,
+      home: f.home,
+      env: {},
+      dryRun: false,
+    });
     const fourSpaces = writeJson(file, read(file), 4);
-    assert.equal(connect({ projectDir: f.project, target: 'project', paths: f.paths }).changed, false);
+    assert.equal(
+      connect({ projectDir: f.project, target: 'project', paths: f.paths, home: f.home, env: {} }).changed,
+      false,
+    );
     assert.equal(readFileSync(file, 'utf8'), fourSpaces);
   });
 
@@ -181,11 +203,25 @@ describe('connect', () => {
     const file = join(f.project, '.claude', 'settings.json');
     const before = writeJson(file, { model: 'opus' });
     const at = new Date('2026-11-21T10:00:00.123Z');
-    const r = connect({ projectDir: f.project, target: 'project', paths: f.paths, now: () => at });
+    const r = connect({
+      projectDir: f.project,
+      target: 'project',
+      paths: f.paths,
+      home: f.home,
+      env: {},
+      now: () => at,
+    });
     assert.equal(r.backup, `${file}.bak-2026-11-21T10:00:00.123Z`);
     assert.equal(readFileSync(r.backup!, 'utf8'), before);
     // A second change within the same millisecond does not overwrite the first backup.
-    const d = disconnect({ projectDir: f.project, target: 'project', paths: f.paths, now: () => at });
+    const d = disconnect({
+      projectDir: f.project,
+      target: 'project',
+      paths: f.paths,
+      home: f.home,
+      env: {},
+      now: () => at,
+    });
     assert.equal(d.backup, `${file}.bak-2026-11-21T10:00:00.123Z-1`);
     assert.equal(readFileSync(r.backup!, 'utf8'), before);
     assert.equal(readFileSync(file, 'utf8'), before);
@@ -200,7 +236,7 @@ describe('connect', () => {
         PreToolUse: [{ hooks: [OTHER_TOOL, stale] }, { matcher: 'Bash', hooks: [stale] }, { hooks: [stale] }],
       },
     });
-    connect({ projectDir: f.project, target: 'project', paths: f.paths });
+    connect({ projectDir: f.project, target: 'project', paths: f.paths, home: f.home, env: {} });
     const groups = read(file).hooks.PreToolUse;
     assert.deepEqual(groups, [
       {
@@ -217,7 +253,7 @@ describe('connect', () => {
     const link = join(f.project, '.claude', 'settings.local.json');
     mkdirSync(dirname(link), { recursive: true });
     symlinkSync(real, link);
-    const r = connect({ projectDir: f.project, target: 'local', paths: f.paths });
+    const r = connect({ projectDir: f.project, target: 'local', paths: f.paths, home: f.home, env: {} });
     assert.equal(r.file, link);
     assert.ok(lstatSync(link).isSymbolicLink());
     assert.equal(statSync(real).mode & 0o777, 0o600);
@@ -232,7 +268,7 @@ describe('connect', () => {
     const bad = '{\n  "model": "opus",\n  "hooks": {,\n}\n';
     writeFileSync(file, bad);
     assert.throws(
-      () => connect({ projectDir: f.project, target: 'project', paths: f.paths }),
+      () => connect({ projectDir: f.project, target: 'project', paths: f.paths, home: f.home, env: {} }),
       (e: unknown) => {
         assert.ok(e instanceof SettingsError);
         assert.equal(e.file, file);
@@ -247,7 +283,7 @@ describe('connect', () => {
     assert.equal(backups(file).length, 0);
     assert.equal(existsSync(f.paths.projectsFile), false);
     assert.throws(
-      () => disconnect({ projectDir: f.project, target: 'project', paths: f.paths }),
+      () => disconnect({ projectDir: f.project, target: 'project', paths: f.paths, home: f.home, env: {} }),
       SettingsError,
     );
     assert.equal(readFileSync(file, 'utf8'), bad);
@@ -266,7 +302,7 @@ describe('connect', () => {
     for (const [value, message] of cases) {
       const text = writeJson(file, value);
       assert.throws(
-        () => connect({ projectDir: f.project, target: 'project', paths: f.paths }),
+        () => connect({ projectDir: f.project, target: 'project', paths: f.paths, home: f.home, env: {} }),
         (e: unknown) => {
           assert.ok(e instanceof SettingsError);
           assert.match(e.message, message);
@@ -284,7 +320,7 @@ describe('connect', () => {
     const file = join(f.project, '.claude', 'settings.json');
     mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, '\n');
-    const r = connect({ projectDir: f.project, target: 'project', paths: f.paths });
+    const r = connect({ projectDir: f.project, target: 'project', paths: f.paths, home: f.home, env: {} });
     assert.equal(r.changed, true);
     assert.ok(r.backup);
     assert.deepEqual(Object.keys(read(file)), ['hooks']);
@@ -293,13 +329,27 @@ describe('connect', () => {
   test('dry run returns the diff and writes nothing', () => {
     const f = fixture();
     const file = join(f.project, '.claude', 'settings.json');
-    const none = connect({ projectDir: f.project, target: 'project', paths: f.paths, dryRun: true });
+    const none = connect({
+      projectDir: f.project,
+      target: 'project',
+      paths: f.paths,
+      home: f.home,
+      env: {},
+      dryRun: true,
+    });
     assert.equal(none.changed, true);
     assert.equal(existsSync(join(f.project, '.claude')), false);
     assert.equal(existsSync(f.paths.projectsFile), false);
 
     const text = writeJson(file, { model: 'opus' });
-    const r = connect({ projectDir: f.project, target: 'project', paths: f.paths, dryRun: true });
+    const r = connect({
+      projectDir: f.project,
+      target: 'project',
+      paths: f.paths,
+      home: f.home,
+      env: {},
+      dryRun: true,
+    });
     assert.equal(r.changed, true);
     assert.equal(r.backup, undefined);
     assert.equal(readFileSync(file, 'utf8'), text);
@@ -316,9 +366,16 @@ describe('connect', () => {
       lines.includes(`+            "command": ${JSON.stringify(hookCommand(f.paths.hook, 'project'))},`),
     );
 
-    connect({ projectDir: f.project, target: 'project', paths: f.paths });
+    connect({ projectDir: f.project, target: 'project', paths: f.paths, home: f.home, env: {} });
     const after = readFileSync(file, 'utf8');
-    const d = disconnect({ projectDir: f.project, target: 'project', paths: f.paths, dryRun: true });
+    const d = disconnect({
+      projectDir: f.project,
+      target: 'project',
+      paths: f.paths,
+      home: f.home,
+      env: {},
+      dryRun: true,
+    });
     assert.equal(d.changed, true);
     assert.ok(d.diff.includes('-  "hooks": {'));
     assert.equal(readFileSync(file, 'utf8'), after);
@@ -326,7 +383,7 @@ describe('connect', () => {
 
   test('local target writes settings.local.json', () => {
     const f = fixture();
-    const r = connect({ projectDir: f.project, target: 'local', paths: f.paths });
+    const r = connect({ projectDir: f.project, target: 'local', paths: f.paths, home: f.home, env: {} });
     assert.equal(r.file, join(f.project, '.claude', 'settings.local.json'));
     assert.equal(read(r.file).hooks.Stop[0].hooks[0].command, hookCommand(f.paths.hook, 'local'));
     assert.equal(existsSync(join(f.project, '.claude', 'settings.json')), false);
@@ -370,7 +427,7 @@ describe('connect', () => {
   test('the registered command runs the hook through sh -c, with spaces and a quote in the path', () => {
     const f = fixture("data dir/it's here");
     installHook(f.paths);
-    const r = connect({ projectDir: f.project, target: 'project', paths: f.paths });
+    const r = connect({ projectDir: f.project, target: 'project', paths: f.paths, home: f.home, env: {} });
     const command: string = read(r.file).hooks.PreToolUse[0].hooks[0].command;
     assert.ok(command.includes(shQuote(f.paths.hook)));
     const payload = '{"hook_event_name":"PreToolUse","session_id":"s1"}';
@@ -406,13 +463,13 @@ describe('disconnect', () => {
       env: { A: '1' },
     };
     writeJson(file, original);
-    connect({ projectDir: f.project, target: 'project', paths: f.paths });
+    connect({ projectDir: f.project, target: 'project', paths: f.paths, home: f.home, env: {} });
     // Someone put another handler next to ours in our group: it must survive.
     const doc = read(file);
     doc.hooks.SessionStart[0].hooks.push({ type: 'command', command: 'echo hello' });
     writeJson(file, doc);
 
-    const r = disconnect({ projectDir: f.project, target: 'project', paths: f.paths });
+    const r = disconnect({ projectDir: f.project, target: 'project', paths: f.paths, home: f.home, env: {} });
     assert.equal(r.changed, true);
     assert.ok(r.backup);
     const out = read(file);
@@ -425,7 +482,10 @@ describe('disconnect', () => {
       SessionStart: [{ hooks: [{ type: 'command', command: 'echo hello' }] }],
     });
     assert.deepEqual(listProjects(f.paths), []);
-    assert.equal(disconnect({ projectDir: f.project, target: 'project', paths: f.paths }).changed, false);
+    assert.equal(
+      disconnect({ projectDir: f.project, target: 'project', paths: f.paths, home: f.home, env: {} }).changed,
+      false,
+    );
   });
 
   test('connect then disconnect restores the original document', () => {
@@ -433,15 +493,15 @@ describe('disconnect', () => {
     const file = join(f.project, '.claude', 'settings.json');
     const original = { permissions: { allow: ['Read'] }, hooks: { Stop: [{ hooks: [OTHER_TOOL] }] }, z: 1 };
     const text = writeJson(file, original);
-    connect({ projectDir: f.project, target: 'project', paths: f.paths });
-    disconnect({ projectDir: f.project, target: 'project', paths: f.paths });
+    connect({ projectDir: f.project, target: 'project', paths: f.paths, home: f.home, env: {} });
+    disconnect({ projectDir: f.project, target: 'project', paths: f.paths, home: f.home, env: {} });
     assert.equal(readFileSync(file, 'utf8'), text);
 
     const f2 = fixture();
     const file2 = join(f2.project, '.claude', 'settings.json');
     writeJson(file2, { model: 'opus' });
-    connect({ projectDir: f2.project, target: 'project', paths: f2.paths });
-    disconnect({ projectDir: f2.project, target: 'project', paths: f2.paths });
+    connect({ projectDir: f2.project, target: 'project', paths: f2.paths, home: f2.home, env: {} });
+    disconnect({ projectDir: f2.project, target: 'project', paths: f2.paths, home: f2.home, env: {} });
     assert.deepEqual(read(file2), { model: 'opus' });
   });
 
@@ -449,7 +509,7 @@ describe('disconnect', () => {
     const f = fixture();
     const file = join(f.project, '.claude', 'settings.json');
     const text = writeJson(file, { hooks: {} });
-    const r = disconnect({ projectDir: f.project, target: 'project', paths: f.paths });
+    const r = disconnect({ projectDir: f.project, target: 'project', paths: f.paths, home: f.home, env: {} });
     assert.equal(r.changed, false);
     assert.equal(readFileSync(file, 'utf8'), text);
     const g = disconnect({ target: 'global', paths: f.paths, home: f.home, env: {} });
@@ -507,7 +567,14 @@ describe('opt-out', () => {
 
   test('the registry records connections and opt-outs side by side', () => {
     const f = fixture();
-    connect({ projectDir: f.project, target: 'project', paths: f.paths, now: () => new Date(0) });
+    connect({
+      projectDir: f.project,
+      target: 'project',
+      paths: f.paths,
+      home: f.home,
+      env: {},
+      now: () => new Date(0),
+    });
     optOut(f.paths, f.project, new Date(0));
     const reg = read(f.paths.projectsFile);
     assert.deepEqual(reg, {
