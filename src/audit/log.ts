@@ -63,6 +63,17 @@ export interface AuditEntry {
   prev: string;
   event: TelemetryEvent;
   hash: string;
+  /**
+   * The event's canonical JSON as written in the log, when known (entries from append() and
+   * readEntries()). Non-enumerable, so the entry still serializes to the documented shape; the
+   * store can keep it as the event's JSON instead of serializing the event again.
+   */
+  readonly eventJson?: string;
+}
+
+function withEventJson(entry: Omit<AuditEntry, 'eventJson'>, json: string): AuditEntry {
+  Object.defineProperty(entry, 'eventJson', { value: json, enumerable: false });
+  return entry as AuditEntry;
 }
 
 export class AuditIntegrityError extends Error {
@@ -269,7 +280,14 @@ export async function* readEntries(dir: string, fromSeq = 1): AsyncGenerator<Aud
       const problem = entryShapeProblem(v);
       if (problem) throw new AuditIntegrityError(`${name}:${l.line}: ${problem}`, name, l.line);
       const e = v as AuditEntry;
-      if (e.seq >= fromSeq) yield e;
+      if (e.seq < fromSeq) continue;
+      // In a canonical line the event's JSON is everything between '{"event":' and the top-level
+      // ',"hash":"' (the last one: a "hash" key inside the event comes earlier).
+      if (l.text.startsWith('{"event":') && Object.keys(e).join(',') === ENTRY_KEYS) {
+        const end = l.text.lastIndexOf(',"hash":"');
+        if (end > 9) withEventJson(e, l.text.slice(9, end));
+      }
+      yield e;
     }
   }
 }
@@ -468,7 +486,7 @@ export class AuditLog {
         .update(rest)
         .digest('hex');
       text += `{"event":${ev},"hash":"${hash}",${rest}\n`;
-      entries[i] = { v: 1, seq, ts, prev, event, hash };
+      entries[i] = withEventJson({ v: 1, seq, ts, prev, event, hash }, ev);
       prev = hash;
     }
     const buf = Buffer.from(text, 'utf8');

@@ -1,0 +1,15 @@
+export { META_AUDIT_SEQ, migrate, SCHEMA_VERSION, StoreSchemaError, schemaVersion } from './schema.ts';
+export {
+  DEFAULT_QUERY_LIMIT,
+  DEFAULT_SESSIONS_LIMIT,
+  eventTime,
+  type InsertResult,
+  type ProjectSummary,
+  type QueryFilter,
+  type SessionFilter,
+  type SessionSummary,
+  Store,
+  type StoreOptions,
+  type StoreRow,
+  type StoreStats,
+} from './store.ts';

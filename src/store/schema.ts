@@ -1,0 +1,133 @@
+/**
+ * Store schema and migrations.
+ *
+ * events        one row per event; `seq` is store order (monotonic, never reused), `line` the full
+ *               event as JSON, the other columns are copies of the fields queries filter on.
+ * sessions      per-session summary, maintained by insertBatch so listing sessions never scans events.
+ * session_agents  distinct subagent ids per session (feeds sessions.agents).
+ * meta          key/value: schema_version, counters (events, sessions) and audit_seq, the highest
+ *               audit log seq whose event is in the store (crash recovery resumes after it).
+ *
+ * Migrations run in order inside a transaction; a store written by a newer version is refused.
+ */
+
+import type BetterSqlite3 from 'better-sqlite3';
+
+export const SCHEMA_VERSION = 1;
+
+export const META_SCHEMA_VERSION = 'schema_version';
+export const META_EVENTS = 'events';
+export const META_SESSIONS = 'sessions';
+export const META_AUDIT_SEQ = 'audit_seq';
+
+interface Migration {
+  version: number;
+  sql: string;
+}
+
+const V1 = `
+CREATE TABLE events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  audit_seq INTEGER,
+  ts INTEGER NOT NULL,
+  level TEXT,
+  event_type TEXT,
+  hook_event TEXT,
+  session_id TEXT,
+  project_path TEXT,
+  project_name TEXT,
+  tool_name TEXT,
+  tool_use_id TEXT,
+  agent_id TEXT,
+  file_path TEXT,
+  command TEXT,
+  outside_scope INTEGER,
+  duration_ms REAL,
+  success INTEGER,
+  line TEXT NOT NULL
+);
+-- Every index ends with the rowid (seq) implicitly, so "ORDER BY ts, seq" is served by (x, ts).
+CREATE INDEX events_session_ts ON events (session_id, ts);
+CREATE INDEX events_ts ON events (ts);
+CREATE INDEX events_project_ts ON events (project_name, ts);
+CREATE INDEX events_tool_ts ON events (tool_name, ts);
+CREATE INDEX events_type_ts ON events (event_type, ts);
+CREATE INDEX events_hook_ts ON events (hook_event, ts);
+CREATE INDEX events_outside_ts ON events (ts) WHERE outside_scope = 1;
+
+CREATE TABLE sessions (
+  session_id TEXT PRIMARY KEY,
+  project_path TEXT,
+  project_name TEXT,
+  first_ts INTEGER NOT NULL,
+  last_ts INTEGER NOT NULL,
+  events INTEGER NOT NULL,
+  tool_calls INTEGER NOT NULL,
+  errors INTEGER NOT NULL,
+  outside_scope INTEGER NOT NULL,
+  agents INTEGER NOT NULL,
+  ended INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX sessions_last ON sessions (last_ts);
+CREATE INDEX sessions_project_last ON sessions (project_name, last_ts);
+CREATE INDEX sessions_path_last ON sessions (project_path, last_ts);
+
+CREATE TABLE session_agents (
+  session_id TEXT NOT NULL,
+  agent_id TEXT NOT NULL,
+  first_ts INTEGER NOT NULL,
+  PRIMARY KEY (session_id, agent_id)
+) WITHOUT ROWID;
+
+INSERT INTO meta (key, value) VALUES ('${META_EVENTS}', 0), ('${META_SESSIONS}', 0), ('${META_AUDIT_SEQ}', 0);
+`;
+
+const MIGRATIONS: Migration[] = [{ version: 1, sql: V1 }];
+
+export class StoreSchemaError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoreSchemaError';
+  }
+}
+
+/** The schema version recorded in the database (0 for a new file). */
+export function schemaVersion(db: BetterSqlite3.Database): number {
+  const hasMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get();
+  if (!hasMeta) return 0;
+  const row = db.prepare('SELECT value FROM meta WHERE key = ?').get(META_SCHEMA_VERSION) as
+    | { value: number }
+    | undefined;
+  return row ? Number(row.value) : 0;
+}
+
+/** Bring the schema up to SCHEMA_VERSION. Returns the version found before migrating. */
+export function migrate(db: BetterSqlite3.Database): number {
+  const from = schemaVersion(db);
+  if (from > SCHEMA_VERSION) {
+    throw new StoreSchemaError(`store schema version ${from} is newer than this program's ${SCHEMA_VERSION}`);
+  }
+  if (from === SCHEMA_VERSION) return from;
+  db.transaction(() => {
+    db.exec('CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID');
+    for (const m of MIGRATIONS) {
+      if (m.version <= from) continue;
+      db.exec(m.sql);
+      db.prepare(
+        'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      ).run(META_SCHEMA_VERSION, m.version);
+    }
+  }).immediate();
+  return from;
+}
+
+/** Drop everything the schema created (used to rebuild the store from the audit log). */
+export function dropAll(db: BetterSqlite3.Database): void {
+  db.transaction(() => {
+    db.exec(
+      'DROP TABLE IF EXISTS events; DROP TABLE IF EXISTS sessions; DROP TABLE IF EXISTS session_agents;',
+    );
+    db.exec('DROP TABLE IF EXISTS meta;');
+  }).immediate();
+}

@@ -1,0 +1,527 @@
+/**
+ * The queryable store: SQLite through better-sqlite3, WAL mode.
+ *
+ * synchronous=NORMAL is enough: the audit log is fsync'd before every store commit and is the
+ * source of truth; a commit lost in a power cut is re-inserted from the log on the next start
+ * (`maxAuditSeq()` + `AuditLog.readFrom()`), and inserts are idempotent by event id.
+ *
+ * Everything runs through prepared statements; insertBatch is one transaction per batch.
+ */
+
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { TelemetryEvent } from '../types.ts';
+import {
+  dropAll,
+  META_AUDIT_SEQ,
+  META_EVENTS,
+  META_SESSIONS,
+  migrate,
+  SCHEMA_VERSION,
+  StoreSchemaError,
+  schemaVersion,
+} from './schema.ts';
+
+export interface StoreRow {
+  event: TelemetryEvent;
+  /** seq of the event's audit log entry. */
+  auditSeq: number;
+  /**
+   * The event as JSON, if the caller already has it (AuditEntry.eventJson): stored as is instead
+   * of serializing the event again. Must be the JSON of `event`.
+   */
+  line?: string;
+}
+
+export interface InsertResult {
+  inserted: number;
+  /** Rows whose event id was already stored (nothing changed for them). */
+  duplicates: number;
+}
+
+export interface QueryFilter {
+  session?: string;
+  /** Project name, or project path when it starts with '/'. */
+  project?: string;
+  tool?: string;
+  /** Matches event_type or hook_event. */
+  event?: string;
+  /** true: only events touching paths outside the project; false: only the others. */
+  outsideScope?: boolean;
+  /** ms since epoch, inclusive. */
+  since?: number;
+  /** ms since epoch, exclusive. */
+  until?: number;
+  /** Default 1000. */
+  limit?: number;
+  /** By (ts, seq). Default 'asc'. */
+  order?: 'asc' | 'desc';
+}
+
+export interface SessionSummary {
+  session_id: string;
+  project_path: string | null;
+  project_name: string | null;
+  /** ms since epoch. */
+  first_ts: number;
+  last_ts: number;
+  events: number;
+  /** PreToolUse events. */
+  tool_calls: number;
+  /** Events with level ERROR or success === false. */
+  errors: number;
+  /** Events that touched paths outside the project. */
+  outside_scope: number;
+  /** Distinct subagent ids seen. */
+  agents: number;
+  /** 1 once a SessionEnd event was stored. */
+  ended: number;
+}
+
+export interface SessionFilter {
+  /** Project name, or project path when it starts with '/'. */
+  project?: string;
+  /** Sessions active at or after this time (last_ts >= since), ms since epoch. */
+  since?: number;
+  /** Default 100. Newest (by last_ts) first. */
+  limit?: number;
+}
+
+export interface ProjectSummary {
+  project_path: string | null;
+  project_name: string | null;
+  events: number;
+  sessions: number;
+  last_ts: number;
+}
+
+export interface StoreStats {
+  events: number;
+  sessions: number;
+  /** ms since epoch of the oldest / newest event by event time, null when empty. */
+  firstEventTs: number | null;
+  lastEventTs: number | null;
+  maxAuditSeq: number;
+}
+
+export interface StoreOptions {
+  /** Open an existing store for reading only (no migration, no writes). */
+  readonly?: boolean;
+}
+
+export const DEFAULT_QUERY_LIMIT = 1000;
+export const DEFAULT_SESSIONS_LIMIT = 100;
+
+const INSERT_EVENT = `INSERT INTO events
+  (id, audit_seq, ts, level, event_type, hook_event, session_id, project_path, project_name, tool_name,
+   tool_use_id, agent_id, file_path, command, outside_scope, duration_ms, success, line)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  ON CONFLICT (id) DO NOTHING`;
+
+const SESSION_COLUMNS =
+  'session_id, project_path, project_name, first_ts, last_ts, events, tool_calls, errors, outside_scope, agents, ended';
+
+interface SessionDelta {
+  projectPath: string | null;
+  projectName: string | null;
+  first: number;
+  last: number;
+  events: number;
+  toolCalls: number;
+  errors: number;
+  outside: number;
+  agents: number;
+  ended: number;
+}
+
+function str(v: unknown): string | null {
+  return typeof v === 'string' ? v : null;
+}
+
+function bool01(v: unknown): number | null {
+  return v === true ? 1 : v === false ? 0 : null;
+}
+
+function num(v: unknown): number | null {
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
+
+/** Event time in ms; an unparsable timestamp is stored as 0 rather than dropping the event. */
+export function eventTime(e: TelemetryEvent): number {
+  const t = Date.parse(e.timestamp);
+  return Number.isFinite(t) ? t : 0;
+}
+
+type Stmt = Database.Statement<unknown[], unknown>;
+
+export class Store {
+  readonly file: string;
+  readonly readonly: boolean;
+  private readonly db: Database.Database;
+  private s!: {
+    insert: Stmt;
+    sessionInsert: Stmt;
+    sessionUpdate: Stmt;
+    agentInsert: Stmt;
+    metaGet: Stmt;
+    metaAdd: Stmt;
+    metaMax: Stmt;
+    timeline: Stmt;
+    after: Stmt;
+    maxSeq: Stmt;
+    minTs: Stmt;
+    maxTs: Stmt;
+    existing: Stmt;
+    projects: Stmt;
+  };
+  private readonly queryCache = new Map<string, Stmt>();
+  private txInsert!: (rows: readonly StoreRow[]) => InsertResult;
+
+  private constructor(file: string, db: Database.Database, readonly: boolean) {
+    this.file = file;
+    this.db = db;
+    this.readonly = readonly;
+    this.prepareAll();
+  }
+
+  /**
+   * Open the store, creating the file (and its directory, mode 0700) and migrating the schema as
+   * needed. With `readonly`, the file must exist and have the current schema.
+   */
+  static open(file: string, opts: StoreOptions = {}): Store {
+    if (opts.readonly) {
+      const db = new Database(file, { readonly: true, fileMustExist: true });
+      try {
+        db.pragma('busy_timeout = 5000');
+        const v = schemaVersion(db);
+        if (v !== SCHEMA_VERSION) {
+          throw new StoreSchemaError(`store schema version ${v}, this program reads ${SCHEMA_VERSION}`);
+        }
+        return new Store(file, db, true);
+      } catch (err) {
+        db.close();
+        throw err;
+      }
+    }
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    const db = new Database(file);
+    try {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('busy_timeout = 5000');
+      db.pragma('cache_size = -32768');
+      db.pragma('temp_store = MEMORY');
+      migrate(db);
+      return new Store(file, db, false);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  /** SQLite journal mode ('wal' for a writable file store). */
+  journalMode(): string {
+    return String(this.db.pragma('journal_mode', { simple: true }));
+  }
+
+  /**
+   * Insert events in one transaction. Idempotent by event id: rows whose id is already stored
+   * are counted as duplicates and change nothing (not the session summary, not the counters).
+   */
+  insertBatch(rows: readonly StoreRow[]): InsertResult {
+    if (rows.length === 0) return { inserted: 0, duplicates: 0 };
+    return this.txInsert(rows);
+  }
+
+  /** The ids among `ids` that are already stored. */
+  existingIds(ids: readonly string[]): Set<string> {
+    const found = new Set<string>();
+    if (ids.length === 0) return found;
+    for (const r of this.s.existing.all(JSON.stringify(ids)) as { id: string }[]) found.add(r.id);
+    return found;
+  }
+
+  /** Highest audit log seq whose event is in the store (0 when empty). */
+  maxAuditSeq(): number {
+    return this.meta(META_AUDIT_SEQ);
+  }
+
+  /** Highest store seq (0 when empty): the starting point for eventsAfter(). */
+  maxSeq(): number {
+    const r = this.s.maxSeq.get() as { m: number | null };
+    return r.m ?? 0;
+  }
+
+  /** Events stored after store seq `seq`, in store order (for a live tail). */
+  eventsAfter(seq: number, limit = 500): { seq: number; event: TelemetryEvent }[] {
+    const rows = this.s.after.all(seq, limit) as { seq: number; line: string }[];
+    return rows.map((r) => ({ seq: r.seq, event: JSON.parse(r.line) as TelemetryEvent }));
+  }
+
+  query(filter: QueryFilter = {}): TelemetryEvent[] {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.session !== undefined) {
+      where.push('session_id = ?');
+      params.push(filter.session);
+    }
+    if (filter.project !== undefined) {
+      where.push(filter.project.startsWith('/') ? 'project_path = ?' : 'project_name = ?');
+      params.push(filter.project);
+    }
+    if (filter.tool !== undefined) {
+      where.push('tool_name = ?');
+      params.push(filter.tool);
+    }
+    // Literal 1 so that the partial index (WHERE outside_scope = 1) applies.
+    if (filter.outsideScope === true) where.push('outside_scope = 1');
+    else if (filter.outsideScope === false) where.push('outside_scope IS NOT 1');
+    if (filter.since !== undefined) {
+      where.push('ts >= ?');
+      params.push(filter.since);
+    }
+    if (filter.until !== undefined) {
+      where.push('ts < ?');
+      params.push(filter.until);
+    }
+    const dir = filter.order === 'desc' ? 'DESC' : 'ASC';
+    const order = ` ORDER BY ts ${dir}, seq ${dir} LIMIT ?`;
+    const limit = Math.max(0, Math.floor(filter.limit ?? DEFAULT_QUERY_LIMIT));
+    let sql: string;
+    if (filter.event === undefined) {
+      sql = `SELECT line FROM events${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''}${order}`;
+      params.push(limit);
+    } else {
+      // event_type = ? OR hook_event = ? as two branches, each served by its (column, ts) index;
+      // an OR here would make SQLite walk the ts index instead.
+      const rest = where.map((w) => ` AND ${w}`).join('');
+      sql =
+        `SELECT line, ts, seq FROM (SELECT line, ts, seq FROM events WHERE event_type = ?${rest}${order})` +
+        ` UNION ALL SELECT line, ts, seq FROM (SELECT line, ts, seq FROM events` +
+        ` WHERE hook_event = ? AND event_type IS NOT ?${rest}${order})${order}`;
+      const base = params.splice(0);
+      params.push(filter.event, ...base, limit, filter.event, filter.event, ...base, limit, limit);
+    }
+    let stmt = this.queryCache.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      this.queryCache.set(sql, stmt);
+    }
+    return parseLines(stmt.all(...params) as { line: string }[]);
+  }
+
+  /** All events of one session in time order (ts, then store order). */
+  timeline(sessionId: string): TelemetryEvent[] {
+    return parseLines(this.s.timeline.all(sessionId) as { line: string }[]);
+  }
+
+  sessions(filter: SessionFilter = {}): SessionSummary[] {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.project !== undefined) {
+      where.push(filter.project.startsWith('/') ? 'project_path = ?' : 'project_name = ?');
+      params.push(filter.project);
+    }
+    if (filter.since !== undefined) {
+      where.push('last_ts >= ?');
+      params.push(filter.since);
+    }
+    const sql =
+      `SELECT ${SESSION_COLUMNS} FROM sessions${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''}` +
+      ' ORDER BY last_ts DESC, session_id LIMIT ?';
+    params.push(Math.max(0, Math.floor(filter.limit ?? DEFAULT_SESSIONS_LIMIT)));
+    let stmt = this.queryCache.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      this.queryCache.set(sql, stmt);
+    }
+    return stmt.all(...params) as SessionSummary[];
+  }
+
+  /** Projects seen, most recently active first (aggregated from the session summaries). */
+  projects(): ProjectSummary[] {
+    return this.s.projects.all() as ProjectSummary[];
+  }
+
+  /** Counters kept on insert: no scan, whatever the store size. */
+  stats(): StoreStats {
+    const first = this.s.minTs.get() as { t: number | null };
+    const last = this.s.maxTs.get() as { t: number | null };
+    return {
+      events: this.meta(META_EVENTS),
+      sessions: this.meta(META_SESSIONS),
+      firstEventTs: first.t,
+      lastEventTs: last.t,
+      maxAuditSeq: this.meta(META_AUDIT_SEQ),
+    };
+  }
+
+  /** Delete every event, summary and counter (to rebuild the store from the audit log). */
+  reset(): void {
+    if (this.readonly) throw new Error('store is open read-only');
+    dropAll(this.db);
+    migrate(this.db);
+    this.queryCache.clear();
+    this.prepareAll();
+  }
+
+  close(): void {
+    if (!this.db.open) return;
+    if (!this.readonly) this.db.pragma('optimize');
+    this.db.close();
+  }
+
+  private meta(key: string): number {
+    const r = this.s.metaGet.get(key) as { value: number } | undefined;
+    return r ? Number(r.value) : 0;
+  }
+
+  private prepareAll(): void {
+    const db = this.db;
+    const writable = !this.readonly;
+    // Statements that write are prepared on a read-only connection too (preparing does not
+    // write); they are simply never run there.
+    this.s = {
+      insert: db.prepare(INSERT_EVENT),
+      sessionInsert: db.prepare(
+        `INSERT INTO sessions (${SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (session_id) DO NOTHING`,
+      ),
+      sessionUpdate: db.prepare(
+        `UPDATE sessions SET first_ts = min(first_ts, ?), last_ts = max(last_ts, ?), events = events + ?,
+           tool_calls = tool_calls + ?, errors = errors + ?, outside_scope = outside_scope + ?,
+           agents = agents + ?, ended = max(ended, ?),
+           project_path = coalesce(project_path, ?), project_name = coalesce(project_name, ?)
+         WHERE session_id = ?`,
+      ),
+      agentInsert: db.prepare(
+        'INSERT INTO session_agents (session_id, agent_id, first_ts) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+      ),
+      metaGet: db.prepare('SELECT value FROM meta WHERE key = ?'),
+      metaAdd: db.prepare('UPDATE meta SET value = value + ? WHERE key = ?'),
+      metaMax: db.prepare('UPDATE meta SET value = max(value, ?) WHERE key = ?'),
+      timeline: db.prepare('SELECT line FROM events WHERE session_id = ? ORDER BY ts, seq'),
+      after: db.prepare('SELECT seq, line FROM events WHERE seq > ? ORDER BY seq LIMIT ?'),
+      maxSeq: db.prepare('SELECT max(seq) AS m FROM events'),
+      minTs: db.prepare('SELECT min(ts) AS t FROM events'),
+      maxTs: db.prepare('SELECT max(ts) AS t FROM events'),
+      existing: db.prepare('SELECT id FROM events WHERE id IN (SELECT value FROM json_each(?))'),
+      projects: db.prepare(
+        `SELECT project_path, max(project_name) AS project_name, sum(events) AS events, count(*) AS sessions,
+           max(last_ts) AS last_ts
+         FROM sessions GROUP BY project_path ORDER BY last_ts DESC`,
+      ),
+    };
+    if (writable) this.txInsert = this.db.transaction((rows: readonly StoreRow[]) => this.insertRows(rows));
+    else
+      this.txInsert = () => {
+        throw new Error('store is open read-only');
+      };
+  }
+
+  private insertRows(rows: readonly StoreRow[]): InsertResult {
+    const s = this.s;
+    const deltas = new Map<string, SessionDelta>();
+    let inserted = 0;
+    let maxAudit = 0;
+    for (const { event: e, auditSeq, line } of rows) {
+      if (auditSeq > maxAudit) maxAudit = auditSeq;
+      const ts = eventTime(e);
+      const d = e.action_details ?? {};
+      const outside = bool01(d.outside_project_scope);
+      const success = bool01(e.success);
+      const agentId = str(e.agent_id);
+      const sessionId = typeof e.session_id === 'string' ? e.session_id : '';
+      const info = s.insert.run(
+        e.id,
+        Number.isSafeInteger(auditSeq) ? auditSeq : null,
+        ts,
+        str(e.level),
+        str(e.event_type),
+        str(e.hook_event),
+        sessionId,
+        str(e.project_path),
+        str(e.project_name),
+        str(e.tool_name),
+        str(e.tool_use_id),
+        agentId,
+        str(d.file_path),
+        str(d.command),
+        outside,
+        num(e.duration_ms),
+        success,
+        line ?? JSON.stringify(e),
+      );
+      if (info.changes === 0) continue;
+      inserted++;
+      let sd = deltas.get(sessionId);
+      if (!sd) {
+        sd = {
+          projectPath: str(e.project_path),
+          projectName: str(e.project_name),
+          first: ts,
+          last: ts,
+          events: 0,
+          toolCalls: 0,
+          errors: 0,
+          outside: 0,
+          agents: 0,
+          ended: 0,
+        };
+        deltas.set(sessionId, sd);
+      }
+      if (ts < sd.first) sd.first = ts;
+      if (ts > sd.last) sd.last = ts;
+      sd.events++;
+      if (e.hook_event === 'PreToolUse') sd.toolCalls++;
+      if (e.level === 'ERROR' || success === 0) sd.errors++;
+      if (outside === 1) sd.outside++;
+      if (e.hook_event === 'SessionEnd') sd.ended = 1;
+      if (agentId !== null && s.agentInsert.run(sessionId, agentId, ts).changes === 1) sd.agents++;
+    }
+    let newSessions = 0;
+    for (const [id, d] of deltas) {
+      const ins = s.sessionInsert.run(
+        id,
+        d.projectPath,
+        d.projectName,
+        d.first,
+        d.last,
+        d.events,
+        d.toolCalls,
+        d.errors,
+        d.outside,
+        d.agents,
+        d.ended,
+      );
+      if (ins.changes === 1) {
+        newSessions++;
+        continue;
+      }
+      s.sessionUpdate.run(
+        d.first,
+        d.last,
+        d.events,
+        d.toolCalls,
+        d.errors,
+        d.outside,
+        d.agents,
+        d.ended,
+        d.projectPath,
+        d.projectName,
+        id,
+      );
+    }
+    if (inserted > 0) s.metaAdd.run(inserted, META_EVENTS);
+    if (newSessions > 0) s.metaAdd.run(newSessions, META_SESSIONS);
+    if (maxAudit > 0) s.metaMax.run(maxAudit, META_AUDIT_SEQ);
+    return { inserted, duplicates: rows.length - inserted };
+  }
+}
+
+function parseLines(rows: { line: string }[]): TelemetryEvent[] {
+  const out: TelemetryEvent[] = new Array(rows.length);
+  for (let i = 0; i < rows.length; i++)
+    out[i] = JSON.parse((rows[i] as { line: string }).line) as TelemetryEvent;
+  return out;
+}
