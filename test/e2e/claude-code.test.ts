@@ -138,6 +138,7 @@ describe('real Claude Code session, captured end to end', { skip, timeout: 175_0
 
   before(
     async () => {
+      failed = true; // until the session ran and was read back
       assert.ok(existsSync(CLI_MAIN), `${relative(REPO_ROOT, CLI_MAIN)} is missing; run: npm run build`);
       sb = makeSandbox();
       const s = sb;
@@ -183,6 +184,7 @@ describe('real Claude Code session, captured end to end', { skip, timeout: 175_0
         status: st,
         settingsAfterConnect,
       };
+      failed = false;
     },
     { timeout: SETUP_TIMEOUT_MS },
   );
@@ -274,39 +276,43 @@ describe('real Claude Code session, captured end to end', { skip, timeout: 175_0
   });
 
   check('each executed tool call has one Pre and one Post event with the right type and details', (r) => {
+    // Collects every mismatch before failing, so one run shows the whole picture.
+    const problems: string[] = [];
+    const expect = (ok: boolean, msg: string) => {
+      if (!ok) problems.push(msg);
+    };
     for (const tool of r.executed) {
       const mine = eventsOf(r.events, tool);
       const pre = mine.filter((e) => e.hook_event === 'PreToolUse');
       const postHook = tool.isError ? 'PostToolUseFailure' : 'PostToolUse';
       const post = mine.filter((e) => e.hook_event === postHook);
-      const label = `${tool.name} ${JSON.stringify(tool.input).slice(0, 120)}`;
-      assert.equal(pre.length, 1, `${label}: expected 1 PreToolUse event, got ${pre.length}`);
-      assert.equal(post.length, 1, `${label}: expected 1 ${postHook} event, got ${post.length}`);
+      const label = `${tool.name} ${JSON.stringify(tool.input).slice(0, 100)}`;
+      expect(pre.length === 1, `${label}: expected 1 PreToolUse event, got ${pre.length}`);
+      expect(post.length === 1, `${label}: expected 1 ${postHook} event, got ${post.length}`);
       for (const e of [...pre, ...post]) {
-        assert.equal(e.tool_name, tool.name, `${label}: tool_name of ${e.hook_event}`);
-        const expectedType = EVENT_TYPE[tool.name];
-        if (expectedType) assert.equal(e.event_type, expectedType, `${label}: event_type of ${e.hook_event}`);
+        const at = `${label} / ${e.hook_event}`;
+        expect(e.tool_name === tool.name, `${at}: tool_name ${e.tool_name}`);
+        const type = EVENT_TYPE[tool.name];
+        expect(!type || e.event_type === type, `${at}: event_type is "${e.event_type}", expected "${type}"`);
         const fp = tool.input.file_path;
-        if (typeof fp === 'string') {
-          assert.equal(
-            e.action_details.file_path,
-            fp,
-            `${label}: action_details.file_path of ${e.hook_event}`,
-          );
-        }
-        if (tool.name === 'Bash') {
-          assert.equal(e.action_details.command, tool.input.command, `${label}: action_details.command`);
-        }
-        if (tool.name === 'Agent' || tool.name === 'Task') {
-          assert.equal(
-            e.action_details.subagent_type,
-            'general-purpose',
-            `${label}: action_details.subagent_type`,
-          );
-        }
+        expect(
+          typeof fp !== 'string' || e.action_details.file_path === fp,
+          `${at}: action_details.file_path is ${JSON.stringify(e.action_details.file_path)}, expected ${fp}`,
+        );
+        expect(
+          tool.name !== 'Bash' || e.action_details.command === tool.input.command,
+          `${at}: action_details.command is ${JSON.stringify(e.action_details.command)}`,
+        );
+        expect(
+          !(tool.name === 'Agent' || tool.name === 'Task') ||
+            e.action_details.subagent_type === 'general-purpose',
+          `${at}: action_details.subagent_type is ${JSON.stringify(e.action_details.subagent_type)}`,
+        );
       }
-      if (tool.isError) assert.equal(post[0]?.success, false, `${label}: success of PostToolUseFailure`);
+      const p = post[0];
+      if (p) expect(p.success === !tool.isError, `${label} / ${postHook}: success is ${p.success}`);
     }
+    if (problems.length > 0) assert.fail(`${problems.length} mismatch(es):\n${problems.join('\n')}`);
   });
 
   check('outside_project_scope is true exactly for the calls that leave the project', (r) => {
