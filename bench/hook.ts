@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { installHook } from '../src/capture/install.ts';
+import { hookCommand } from '../src/capture/settings.ts';
 import { fixturePayloads, stats, tempHome } from './util.ts';
 
 /**
@@ -12,7 +13,7 @@ export function runHookBench(iterations = 400) {
   const paths = tempHome('hook');
   installHook(paths);
   const payload = JSON.stringify(fixturePayloads().find((p) => p.hook_event_name === 'PostToolUse'));
-  const ours = `exec '${paths.hook}' project`;
+  const ours = hookCommand(paths.hook, 'project');
   const floor = 'cat >/dev/null';
   const time = (cmd: string) => {
     const t0 = process.hrtime.bigint();

@@ -5,6 +5,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { installHook } from '../capture/install.ts';
+import { hookCommand } from '../capture/settings.ts';
 import * as spool from '../capture/spool.ts';
 import { Collector } from '../collector/collector.ts';
 import { runningPid } from '../collector/control.ts';
@@ -45,7 +46,7 @@ export const demo: Command = {
       .filter((l) => l.trim() !== '')
       .map((l) => l.replace(/\{\{([A-Z_]+)\}\}/g, (_, k: string) => vars[k] ?? ''));
     // One real hook process per event, in order, exactly as Claude Code would run it.
-    const cmd = `exec '${paths.hook.replace(/'/g, `'\\''`)}' demo`;
+    const cmd = hookCommand(paths.hook, 'demo');
     for (const p of payloads) {
       spawnSync('sh', ['-c', cmd], {
         input: p,
