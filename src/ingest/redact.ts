@@ -139,8 +139,11 @@ export function isSecretKey(name: string): boolean {
 
 // ---- rules -------------------------------------------------------------------------------------------
 
-/** Not preceded by a token character: rules start only at the beginning of a run. */
-const B = '(?<![A-Za-z0-9_\\-])';
+/**
+ * Rules start only at the beginning of a run of token characters (which keeps them linear), or right
+ * after a lone `-` that itself starts a run (a diff line `-sk-ant-...`, an option `-ghp_...`).
+ */
+const B = '(?:(?<![A-Za-z0-9_\\-])|(?<=(?:^|[^A-Za-z0-9_\\-])-))';
 
 const RULES: Rule[] = [
   { id: 'anthropic-api-key', re: new RegExp(`${B}sk-ant-[a-z0-9]{2,12}-[A-Za-z0-9_\\-]{20,}`, 'g') },
@@ -289,22 +292,59 @@ function redactPrivateKeys(s: string, hits: string[]): string {
   return out + s.slice(last);
 }
 
-/** Cuts a field to `max` chars, dropping a partial last token, and says how much was dropped. */
+/** Characters a token can be made of: a cut must not leave the first half of one behind. */
+function isTokenChar(c: number): boolean {
+  return (
+    (c >= 48 && c <= 57) ||
+    (c >= 65 && c <= 90) ||
+    (c >= 97 && c <= 122) ||
+    c === 95 ||
+    c === 45 ||
+    c === 43 ||
+    c === 47 ||
+    c === 61 ||
+    c === 46
+  );
+}
+
+/**
+ * Cuts a field to at most `max` chars plus a marker saying how much was dropped. The token running
+ * into the cut (up to 512 chars of it) is dropped too, and a surrogate pair is never split.
+ */
 export function truncateField(s: string, max = MAX_FIELD_CHARS): string {
   if (s.length <= max) return s;
   let cut = max;
-  const ws = s.slice(max - 512, max).search(/\s\S*$/);
-  if (ws >= 0) cut = max - 512 + ws;
+  const floor = Math.max(0, max - 512);
+  while (cut > floor && isTokenChar(s.charCodeAt(cut - 1))) cut--;
   const code = s.charCodeAt(cut - 1);
   if (code >= 0xd800 && code <= 0xdbff) cut--;
   return `${s.slice(0, cut)}…<truncated:${s.length - cut} chars>`;
 }
 
+/**
+ * Short strings already found clean. Keys, ids, paths and tool names repeat on every event, and a Set
+ * lookup is cheaper than the trigger scan. Bounded; cleared when full.
+ */
+const clean = new Set<string>();
+const CLEAN_MAX_LEN = 256;
+const CLEAN_MAX_ENTRIES = 50_000;
+
+function remember(s: string): void {
+  if (clean.size >= CLEAN_MAX_ENTRIES) clean.clear();
+  clean.add(s);
+}
+
 /** Redacts one string, appending rule ids to `hits`. Bounded to MAX_FIELD_CHARS. */
 export function redactString(input: string, hits?: string[]): string {
   if (input.length < 8) return input;
+  const short = input.length <= CLEAN_MAX_LEN;
+  if (short && clean.has(input)) return input;
   let s = input.length > MAX_FIELD_CHARS ? truncateField(input) : input;
-  if (!TRIGGER.test(s)) return s;
+  if (!TRIGGER.test(s)) {
+    if (short) remember(s);
+    return s;
+  }
+  const before = hits?.length ?? 0;
   const found: string[] = hits ?? [];
   s = redactPrivateKeys(s, found);
   for (const rule of RULES) {
@@ -333,6 +373,7 @@ export function redactString(input: string, hits?: string[]): string {
       return mark('aws-secret-access-key');
     });
   }
+  if (short && s === input && found.length === before) remember(s);
   return s;
 }
 

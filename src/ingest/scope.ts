@@ -114,9 +114,18 @@ export function expandHome(p: string, home: string): string {
   return join(dirname(home), user, slash < 0 ? '' : p.slice(slash + 1));
 }
 
+/** `//`, `/./`, `/../`, a trailing `/` or `/.`: anything path.resolve would change in an absolute path. */
+const NOT_CANONICAL = /\/\/|\/\.\.?(?:\/|$)|.\/$/;
+
+/** path.resolve, skipping the work for absolute paths that are already canonical (the common case). */
+function resolveFast(base: string, p: string): string {
+  if (p.charCodeAt(0) === 47 && !NOT_CANONICAL.test(p)) return p;
+  return resolve(base, p);
+}
+
 /** Absolute, lexically normalized form of a path as the user would read it (no symlinks followed). */
 export function normalizePath(p: string, cwd: string, home: string): string {
-  return resolve(cwd || '/', expandHome(p, home));
+  return resolveFast(cwd || '/', expandHome(p, home));
 }
 
 /** Device files that read or write nothing on disk: never "outside" the project. */
@@ -144,7 +153,7 @@ export function resolveProjectRoot(
   where: { projectDir?: string | null; cwd?: string | null },
   cache: ScopeCache = new ScopeCache(),
 ): string {
-  const cwd = typeof where.cwd === 'string' && where.cwd !== '' ? resolve(where.cwd) : '';
+  const cwd = typeof where.cwd === 'string' && where.cwd !== '' ? resolveFast('/', where.cwd) : '';
   const pd = where.projectDir;
   if (typeof pd === 'string' && pd.trim() !== '')
     return resolve(cwd || '/', expandHome(pd.trim(), cache.home));
@@ -177,14 +186,14 @@ export function checkPaths(
   cwd: string,
   cache: ScopeCache = new ScopeCache(),
 ): ScopeResult {
-  const base = cwd !== '' ? resolve(cwd) : root !== '' ? root : '/';
+  const base = cwd !== '' ? resolveFast('/', cwd) : root !== '' ? root : '/';
   const normalized: string[] = [];
   const outsidePaths: string[] = [];
-  const rootReal = root === '' ? '' : cache.realOf(resolve(root));
+  const rootReal = root === '' ? '' : cache.realOf(resolveFast('/', root));
   for (const p of paths) {
     if (typeof p !== 'string' || p === '') continue;
     const expanded = expandHome(p, cache.home);
-    const norm = resolve(base, expanded);
+    const norm = resolveFast(base, expanded);
     normalized.push(norm);
     if (rootReal === '' || isHarmlessDevice(norm)) continue;
     // Keep `..` for the kernel: /proj/link/../x must go through the link's target.
@@ -310,6 +319,15 @@ function shellWords(src: string): Word[] {
     if (c === '$' && src[i + 1] === '(') {
       flush();
       i += 2;
+      continue;
+    }
+    if (c === '<' && src.startsWith('<redacted:', i)) {
+      // a redaction marker is part of a word, not a redirection
+      const end = src.indexOf('>', i);
+      const stop = end < 0 ? n : end + 1;
+      cur += src.slice(i, stop);
+      inWord = true;
+      i = stop;
       continue;
     }
     if (c === '>' || c === '<' || (c === '&' && src[i + 1] === '>')) {

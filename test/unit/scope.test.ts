@@ -221,6 +221,7 @@ describe('pathsInCommand: word scan', () => {
     ['wc -c hello.txt # reads /etc/shadow', []],
     ['grep x <<< /etc/not-a-file', []],
     ['cat /etc/x /etc/x', ['/etc/x']],
+    ['cat /tmp/<redacted:github-token>/x <redacted:jwt>', ['/tmp/<redacted:github-token>/x']],
   ];
   for (const [cmd, expected] of rows) {
     test(JSON.stringify(cmd), () => assert.deepEqual(pathsInCommand(cmd), expected));
