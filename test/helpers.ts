@@ -41,7 +41,10 @@ export function writeSpoolFiles(paths: DataPaths, n: number, perSession = 40): v
     if (i % perSession === 0) session = randomUUID();
     const t = templates[i % templates.length] as Record<string, unknown>;
     const body = JSON.stringify({ ...t, session_id: session });
-    writeFileSync(join(paths.spoolNew, `${10_000 + i}.${randomUUID()}.project`), `CT1 /home/dev/project\n${body}`);
+    writeFileSync(
+      join(paths.spoolNew, `${10_000 + i}.${randomUUID()}.project`),
+      `CT1 /home/dev/project\n${body}`,
+    );
   }
 }
 

@@ -141,14 +141,19 @@ describe('cli', () => {
     const reads = JSON.parse(cli(paths, ['query', '--tool', 'Read', '--json']).stdout) as TelemetryEvent[];
     assert.equal(reads[0]?.action_details.file_path, '/home/dev/project/src/a.ts');
     assert.equal(reads[0]?.action_details.outside_project_scope, false);
-    const byEvent = JSON.parse(cli(paths, ['query', '--event', 'session_start', '--json']).stdout) as unknown[];
+    const byEvent = JSON.parse(
+      cli(paths, ['query', '--event', 'session_start', '--json']).stdout,
+    ) as unknown[];
     assert.equal(byEvent.length, 1);
 
     const table = cli(paths, ['query', '--session', session]);
     assert.match(table.stdout, /command_execution/);
     const logs = cli(paths, ['logs', '-n', '2']);
     assert.match(logs.stdout, /file_read/);
-    const sessions = JSON.parse(cli(paths, ['sessions', '--json']).stdout) as { session_id: string; events: number }[];
+    const sessions = JSON.parse(cli(paths, ['sessions', '--json']).stdout) as {
+      session_id: string;
+      events: number;
+    }[];
     assert.equal(sessions.find((s) => s.session_id === session)?.events, 3);
 
     const stop = cli(paths, ['stop', '--json']);

@@ -98,7 +98,12 @@ describe('pipeline', () => {
     runHook(paths, JSON.stringify({ session_id: 's1', hook_event_name: 'BrandNewEvent', x: 1 }));
     runHook(
       paths,
-      JSON.stringify({ session_id: 's1', hook_event_name: 'PreToolUse', tool_name: 'FancyTool', tool_input: {} }),
+      JSON.stringify({
+        session_id: 's1',
+        hook_event_name: 'PreToolUse',
+        tool_name: 'FancyTool',
+        tool_input: {},
+      }),
     );
     // 10 MB Write: a valid payload, stored with its content reduced to a digest.
     const big = 'x'.repeat(10 * 1024 * 1024);
@@ -112,9 +117,15 @@ describe('pipeline', () => {
         tool_input: { file_path: '/home/dev/project/big.txt', content: big },
       }),
     );
-    const config = { ...DEFAULT_CONFIG, ingest: { ...DEFAULT_CONFIG.ingest, maxPayloadBytes: 12 * 1024 * 1024 } };
+    const config = {
+      ...DEFAULT_CONFIG,
+      ingest: { ...DEFAULT_CONFIG.ingest, maxPayloadBytes: 12 * 1024 * 1024 },
+    };
     // 13 MB: over the configured limit.
-    runHook(paths, JSON.stringify({ session_id: 's1', hook_event_name: 'PreToolUse', pad: 'y'.repeat(13 << 20) }));
+    runHook(
+      paths,
+      JSON.stringify({ session_id: 's1', hook_event_name: 'PreToolUse', pad: 'y'.repeat(13 << 20) }),
+    );
     const c = await Collector.open(paths, config);
     c.drain();
     await c.stop();
@@ -167,7 +178,8 @@ describe('pipeline', () => {
   test('events spooled while the collector was down are ingested when it starts', async () => {
     const paths = home('down');
     const session = randomUUID();
-    for (const p of fixturePayloads().slice(0, 25)) runHook(paths, JSON.stringify({ ...p, session_id: session }));
+    for (const p of fixturePayloads().slice(0, 25))
+      runHook(paths, JSON.stringify({ ...p, session_id: session }));
     const c = await Collector.open(paths, DEFAULT_CONFIG);
     c.start();
     await c.whenIdle();
