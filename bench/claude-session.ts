@@ -1,7 +1,8 @@
 /**
  * What our hooks add to a real Claude Code session: the same scripted session (about 20 tool calls,
- * one subagent, answered by the local mock API) runs with the product connected and without it, runs
- * interleaved so both conditions see the same machine state. Reports the medians, the added
+ * one subagent, answered by the local mock API) runs with the product connected and without it, and a
+ * third time with the same hook registrations pointing at a no-op command (the floor any hook pays).
+ * Runs are interleaved so every condition sees the same machine state. Reports the medians, the added
  * milliseconds per session and per hook call.
  *
  * The collector runs for the whole benchmark (idle when no hooks fire), so the "with" condition
@@ -31,6 +32,10 @@ import {
 import { fullScenario, startMockAnthropic } from '../test/e2e/mock-anthropic.ts';
 
 const SESSION_TIMEOUT_MS = 90_000;
+
+/** with = product connected; without = no hooks; noop = the same hooks running a no-op command. */
+const CONDITIONS = ['without', 'with', 'noop'] as const;
+type Condition = (typeof CONDITIONS)[number];
 const CLI_TIMEOUT_MS = 30_000;
 
 export interface ClaudeSessionBenchOptions {
@@ -94,7 +99,7 @@ export async function runClaudeSessionBench(options: ClaudeSessionBenchOptions =
   };
 
   let collectorPid: number | undefined;
-  const samples: Record<'with' | 'without', number[]> = { with: [], without: [] };
+  const samples: Record<Condition, number[]> = { with: [], without: [], noop: [] };
   const hookCalls: number[] = [];
   const toolCalls: number[] = [];
   try {
@@ -102,13 +107,14 @@ export async function runClaudeSessionBench(options: ClaudeSessionBenchOptions =
     await cli(['start']);
     collectorPid = readPid(join(sb.data, 'run', 'collector.pid'));
     let n = 0;
-    // Interleaved: warm-up pair first (not counted), then `runs` pairs, alternating which goes first.
+    // Interleaved: a warm-up round first (not counted), then `runs` rounds, rotating which goes first.
     for (let i = 0; i <= runs; i++) {
-      const order: ('with' | 'without')[] = i % 2 === 0 ? ['without', 'with'] : ['with', 'without'];
+      const order = CONDITIONS.map((_, k) => CONDITIONS[(i + k) % CONDITIONS.length] as Condition);
       for (const cond of order) {
         n += 1;
         const project = freshProject(sb, `p${n}-${cond}`);
-        if (cond === 'with') await cli(['connect'], project);
+        if (cond !== 'without') await cli(['connect'], project);
+        if (cond === 'noop') replaceHookCommands(project, 'cat >/dev/null');
         const before = cond === 'with' ? await storedEvents() : 0;
         const m = await startMockAnthropic({ scenario: fullScenario(project) });
         let r: RunResult;
@@ -141,19 +147,39 @@ export async function runClaudeSessionBench(options: ClaudeSessionBenchOptions =
 
   const withMs = median(samples.with);
   const withoutMs = median(samples.without);
+  const noopMs = median(samples.noop);
   const hooksPerSession = median(hookCalls);
   const added = withMs - withoutMs;
+  const perHook = (ms: number) => (hooksPerSession > 0 ? round(ms / hooksPerSession, 2) : null);
+  const cond = (xs: number[]) => ({ medianMs: round(median(xs)), samplesMs: xs.map((x) => round(x)) });
   return {
     claudeCodeVersion: readClaudeVersion(),
     runsPerCondition: runs,
     toolCallsPerSession: median(toolCalls),
     hookCallsPerSession: hooksPerSession,
-    withHooks: { medianMs: round(withMs), samplesMs: samples.with.map((x) => round(x)) },
-    withoutHooks: { medianMs: round(withoutMs), samplesMs: samples.without.map((x) => round(x)) },
+    withHooks: cond(samples.with),
+    withoutHooks: cond(samples.without),
     addedMsPerSession: round(added),
     addedPercent: round((added / withoutMs) * 100),
-    addedMsPerHookCall: hooksPerSession > 0 ? round(added / hooksPerSession, 2) : null,
+    addedMsPerHookCall: perHook(added),
+    // Same hook registrations, each running `cat >/dev/null`: what Claude Code's hook machinery costs
+    // by itself (spawning a shell per hook), so the rest is what our hook adds on top of any hook.
+    noopHooks: cond(samples.noop),
+    hookMachineryMsPerHookCall: perHook(noopMs - withoutMs),
+    ourHookMsPerHookCall: perHook(withMs - noopMs),
   };
+}
+
+/** Points every registered hook of the project at `command` (keeps events, matchers and timeouts). */
+function replaceHookCommands(project: string, command: string): void {
+  const file = join(project, '.claude', 'settings.json');
+  const settings = JSON.parse(readFileSync(file, 'utf8')) as {
+    hooks?: Record<string, { hooks?: { command?: string }[] }[]>;
+  };
+  for (const groups of Object.values(settings.hooks ?? {})) {
+    for (const g of groups) for (const h of g.hooks ?? []) h.command = command;
+  }
+  writeFileSync(file, `${JSON.stringify(settings, null, 2)}\n`);
 }
 
 /** A new project under the sandbox, trusted, with the scenario's tools pre-approved. */
