@@ -4,7 +4,7 @@ import { isOptedOut } from '../capture/settings.ts';
 import * as spool from '../capture/spool.ts';
 import type { Config } from '../config/config.ts';
 import type { DataPaths } from '../config/paths.ts';
-import { type NormalizeContext, normalize } from '../ingest/index.ts';
+import { type NormalizeContext, normalize, ScopeCache } from '../ingest/index.ts';
 import type { Store } from '../store/index.ts';
 import { QuarantineError, type SpoolRecord, type TelemetryEvent } from '../types.ts';
 import { ClaudeVersionLookup } from './claude-version.ts';
@@ -58,6 +58,7 @@ export class Pipeline {
       telemetryVersion: TELEMETRY_VERSION,
       capture: config.capture,
       claudeVersion: versions.lookup,
+      scopeCache: new ScopeCache(),
     };
   }
 
@@ -95,6 +96,8 @@ export class Pipeline {
       }
     }
     spool.sortRecords(records);
+    // Symlinks and git roots may change between batches; within one batch one answer per path is enough.
+    this.ctx.scopeCache?.clear();
     const events: TelemetryEvent[] = [];
     const seen = new Set<string>();
     for (const rec of records) {

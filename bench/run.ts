@@ -1,0 +1,33 @@
+/**
+ * `npm run bench [-- hook ingest freshness scale session]`: runs the named benchmarks (default: all but
+ * `session`, which needs Claude Code installed by scripts/install-claude-code.sh) and prints one JSON
+ * document with the machine description. BENCHMARKS.md records the results.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { runFreshnessBench } from './freshness.ts';
+import { runHookBench } from './hook.ts';
+import { runIngestBench } from './ingest.ts';
+import { runScaleBench } from './scale.ts';
+import { machine } from './util.ts';
+
+const ALL = ['hook', 'ingest', 'freshness', 'scale', 'session'] as const;
+const picked = process.argv.slice(2).filter((a) => (ALL as readonly string[]).includes(a));
+const which = picked.length > 0 ? picked : ALL.filter((x) => x !== 'session');
+
+const results: Record<string, unknown> = { machine: machine(), at: new Date().toISOString() };
+for (const name of which) {
+  process.stderr.write(`bench: ${name}...\n`);
+  const t = performance.now();
+  if (name === 'hook') results.hook = runHookBench();
+  if (name === 'ingest') results.ingest = await runIngestBench();
+  if (name === 'freshness') results.freshness = await runFreshnessBench();
+  if (name === 'scale') results.scale = await runScaleBench();
+  if (name === 'session') {
+    const { runClaudeSessionBench } = await import('./claude-session.ts');
+    results.session = await runClaudeSessionBench();
+  }
+  process.stderr.write(`bench: ${name} done in ${Math.round((performance.now() - t) / 1000)} s\n`);
+}
+mkdirSync('bench/results', { recursive: true });
+writeFileSync(`bench/results/latest.json`, `${JSON.stringify(results, null, 2)}\n`);
+process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
