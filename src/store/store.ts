@@ -8,7 +8,7 @@
  * Everything runs through prepared statements; insertBatch is one transaction per batch.
  */
 
-import { mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { TelemetryEvent } from '../types.ts';
@@ -204,14 +204,20 @@ export class Store {
         throw err;
       }
     }
-    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    const onDisk = file !== ':memory:' && file !== '';
+    const created = onDisk && !existsSync(file);
+    if (onDisk) mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     const db = new Database(file);
     try {
+      // SQLite gives the -wal and -shm files the main file's mode.
+      if (created) chmodSync(file, 0o600);
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.pragma('busy_timeout = 5000');
       db.pragma('cache_size = -32768');
       db.pragma('temp_store = MEMORY');
+      // Checkpoint the WAL every ~16 MB instead of 4 MB: fewer checkpoint fsyncs under bulk inserts.
+      db.pragma('wal_autocheckpoint = 4000');
       migrate(db);
       return new Store(file, db, false);
     } catch (err) {

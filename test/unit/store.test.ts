@@ -82,6 +82,7 @@ describe('Store', () => {
     assert.equal(store.journalMode(), 'wal');
     store.close();
     assert.equal(statSync(join(file, '..')).mode & 0o777, 0o700);
+    assert.equal(statSync(file).mode & 0o777, 0o600);
     const db = new Database(file, { readonly: true });
     const names = (
       db.prepare("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')").all() as {
