@@ -418,6 +418,11 @@ export class AuditLog {
           `audit log truncated: the last checkpoint covers ${lastCp.size} entries, the log holds ${headSeq}`,
         );
       }
+      if (lastCp.size === headSeq && lastCp.head !== headHash) {
+        throw new AuditIntegrityError(
+          `the last entry (seq ${headSeq}) is not the one the last checkpoint signed`,
+        );
+      }
     }
     const cpFd = openSync(cpPath, 'a', 0o600);
     fsyncDir(dir);

@@ -66,10 +66,10 @@ export interface VerifyOptions {
 
 export interface VerifyResult {
   ok: boolean;
-  /** Valid-looking entry lines read (the last seq when the chain is intact). */
+  /** Entry lines read that have the entry shape (equals the last seq when the chain is intact). */
   entries: number;
   checkpoints: number;
-  /** Size of the last checkpoint in checkpoints.jsonl (0 if none). */
+  /** Size of the last checkpoint that verified (0 if none). */
   lastCheckpointSize: number;
   /** Entries after the last checkpoint: not protected against truncation or rewrite. */
   unanchoredTail: number;
@@ -133,14 +133,17 @@ export async function verifyAudit(dir: string, opts: VerifyOptions = {}): Promis
       continue;
     }
     checkpoints++;
+    let valid = false;
     if (!key) {
-      report({
-        kind: 'checkpoint-key',
-        seq: rec.size,
-        ...where,
-        message: keyProblem ?? 'no public key to verify checkpoints with',
-      });
-      keyProblem = keyProblem ?? 'no public key to verify checkpoints with';
+      // Reported once: without a key no checkpoint can be trusted.
+      if (checkpoints === 1) {
+        report({
+          kind: 'checkpoint-key',
+          seq: rec.size,
+          ...where,
+          message: keyProblem ?? 'no public key to verify checkpoints with',
+        });
+      }
     } else {
       const p = checkCheckpoint(rec, prevCp, key);
       if (p)
@@ -150,9 +153,12 @@ export async function verifyAudit(dir: string, opts: VerifyOptions = {}): Promis
           ...where,
           message: `checkpoint at size ${rec.size}: ${p.message}`,
         });
+      else valid = true;
     }
-    // Whatever the outcome, chain on from this record so one bad checkpoint yields one error.
+    // Chain on from every record, so one bad checkpoint yields one error, but only trust the
+    // claims (head, size) of checkpoints that verified.
     prevCp = rec;
+    if (!valid) continue;
     lastCheckpointSize = rec.size;
     if (rec.size > maxCpSize) {
       maxCpSize = rec.size;

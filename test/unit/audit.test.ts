@@ -321,6 +321,22 @@ describe('AuditLog', () => {
     writeLinesOf(file, readLinesOf(file).slice(0, 3));
     assert.throws(() => AuditLog.open(dir), /truncated/);
   });
+
+  test('open refuses a log whose last entry is not the one the last checkpoint signed', () => {
+    const dir = freshDir();
+    const log = writeLog(dir, [5], { now: clock('2026-11-21T10:00:00.000Z') });
+    log.checkpoint();
+    log.close();
+    const file = join(dir, '2026-11-21.jsonl');
+    const lines = readLinesOf(file);
+    const e = JSON.parse(lines[4] as string);
+    e.event.raw_input.n = 99;
+    const { hash: _old, ...rest } = e;
+    e.hash = computeEntryHash(rest);
+    lines[4] = canonicalJson(e);
+    writeLinesOf(file, lines);
+    assert.throws(() => AuditLog.open(dir), /not the one the last checkpoint signed/);
+  });
 });
 
 describe('verifyAudit', () => {
@@ -540,6 +556,35 @@ describe('verifyAudit', () => {
     assert.equal(r.firstError?.kind, 'checkpoint-key');
     const pinned = readFileSync(join(dir, '..', 'keys', PUBLIC_KEY_FILE), 'utf8');
     assert.equal((await verifyAudit(dir, { publicKeyPem: pinned })).ok, true);
+  });
+
+  test('without a public key checkpoints cannot be trusted: one error, nothing anchored', async () => {
+    const { dir } = sampleWithTail();
+    rmSync(join(dir, '..', 'keys', PUBLIC_KEY_FILE));
+    const r = await verifyAudit(dir);
+    assert.equal(r.ok, false);
+    assert.equal(r.firstError?.kind, 'checkpoint-key');
+    assert.equal(r.errors.length, 1);
+    assert.equal(r.lastCheckpointSize, 0);
+    assert.equal(r.unanchoredTail, 30);
+  });
+
+  test('a forged checkpoint claiming more entries is reported as forged, not as truncation', async () => {
+    const { dir } = sampleWithTail();
+    const path = join(dir, CHECKPOINT_FILE);
+    const cps = readLinesOf(path).map((l) => JSON.parse(l));
+    const fake = { ...cps[1], size: 99, body: (cps[1].body as string).replace(/\n25\n/, '\n99\n') };
+    writeLinesOf(
+      path,
+      [...cps, fake].map((c) => canonicalJson(c)),
+    );
+    const r = await verifyAudit(dir);
+    assert.equal(r.ok, false);
+    assert.deepEqual(
+      r.errors.map((e) => e.kind),
+      ['checkpoint-signature'],
+    );
+    assert.equal(r.lastCheckpointSize, 25);
   });
 
   test('unparsable and malformed lines are reported with their location', async () => {
