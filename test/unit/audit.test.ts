@@ -12,6 +12,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import fc from 'fast-check';
 import {
   AuditIntegrityError,
   AuditLog,
@@ -634,5 +635,31 @@ describe('verifyAudit', () => {
     const r = await verifyAudit(dir);
     assert.equal(r.firstError?.kind, 'seq');
     assert.equal(r.firstError?.file, '2026-11-22.jsonl');
+  });
+
+  test('property: any single-byte change to a fully checkpointed log is detected', async () => {
+    const dir = freshDir();
+    const log = AuditLog.open(dir, { checkpointEvery: 4, now: clock('2026-11-21T10:00:00.000Z') });
+    for (let i = 0; i < 3; i++) log.append(events(i * 3, 3));
+    log.checkpoint();
+    log.close();
+    const file = join(dir, '2026-11-21.jsonl');
+    const original = readFileSync(file);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.nat({ max: original.length - 1 }),
+        fc.integer({ min: 1, max: 255 }),
+        async (pos, x) => {
+          const copy = Buffer.from(original);
+          copy[pos] = (copy[pos] as number) ^ x;
+          writeFileSync(file, copy);
+          const r = await verifyAudit(dir);
+          assert.equal(r.ok, false, `byte ${pos} ^ ${x} went unnoticed`);
+        },
+      ),
+      { numRuns: 150 },
+    );
+    writeFileSync(file, original);
+    assert.equal((await verifyAudit(dir)).ok, true);
   });
 });
