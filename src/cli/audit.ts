@@ -67,7 +67,11 @@ export const reindex: Command = {
     try {
       let rows: { event: TelemetryEvent; auditSeq: number }[] = [];
       for await (const entry of readEntries(paths.audit, 1)) {
-        rows.push({ event: entry.event, auditSeq: entry.seq });
+        rows.push({
+          event: entry.event,
+          auditSeq: entry.seq,
+          ...(entry.eventJson ? { line: entry.eventJson } : {}),
+        });
         if (rows.length === 2000) {
           n += store.insertBatch(rows).inserted;
           rows = [];

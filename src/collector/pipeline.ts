@@ -70,7 +70,11 @@ export class Pipeline {
     let rows: { event: TelemetryEvent; auditSeq: number }[] = [];
     let inserted = 0;
     for await (const entry of this.audit.readFrom(from)) {
-      rows.push({ event: entry.event, auditSeq: entry.seq });
+      rows.push({
+        event: entry.event,
+        auditSeq: entry.seq,
+        ...(entry.eventJson ? { line: entry.eventJson } : {}),
+      });
       if (rows.length >= 1000) {
         inserted += this.store.insertBatch(rows).inserted;
         rows = [];

@@ -549,6 +549,8 @@ function build(rec: SpoolRecord, ctx: NormalizeContext): TelemetryEvent {
   const transcript = w.text(p.transcript_path, 4096);
   if (transcript !== undefined) ev.transcript_path = transcript;
 
+  liftEnvelope(raw, ev);
+
   if (ctx.claudeVersion) {
     let v: string | undefined;
     try {
@@ -561,6 +563,38 @@ function build(rec: SpoolRecord, ctx: NormalizeContext): TelemetryEvent {
 
   if (w.hits.length > 0) details.secrets_redacted = [...new Set(w.hits)].sort();
   return ev;
+}
+
+/**
+ * Envelope fields the event already carries verbatim at the top level are not repeated in raw_input:
+ * nothing is lost (the top-level copy is the same value) and every event shrinks by a few hundred bytes,
+ * which the audit log, the store and every sink write again. hook_event_name, tool_name and session_id
+ * stay, as in the seed's raw_input.
+ */
+const LIFTED: readonly (keyof TelemetryEvent & string)[] = [
+  'cwd',
+  'transcript_path',
+  'prompt_id',
+  'tool_use_id',
+  'agent_id',
+  'agent_type',
+  'permission_mode',
+  'duration_ms',
+];
+
+function liftEnvelope(raw: Record<string, unknown>, ev: TelemetryEvent): void {
+  for (const k of LIFTED) {
+    if (raw[k] !== undefined && raw[k] === ev[k]) delete raw[k];
+  }
+  const effort = raw.effort;
+  if (
+    isObj(effort) &&
+    Object.keys(effort).length === 1 &&
+    typeof effort.level === 'string' &&
+    effort.level === ev.effort
+  ) {
+    delete raw.effort;
+  }
 }
 
 /** Normalizes one spool record. Throws QuarantineError (and only that) for input that is not an event. */
