@@ -24,7 +24,10 @@ function rssOf(pid: number): { rssMB: number; peakMB: number } {
  * does; then a session's timeline is read, and the real collector's memory is measured while it ingests
  * 20,000 more events into it.
  */
-export async function runScaleBench(total = 1_000_000, perSession = 1_000) {
+export async function runScaleBench(
+  total = Number(process.env.BENCH_SCALE_TOTAL ?? 1_000_000),
+  perSession = 1_000,
+) {
   const paths = tempHome('scale');
   installHook(paths);
   const templates = fixturePayloads().map((p, i) =>

@@ -57,8 +57,15 @@ export const query: Command = {
     const { values } = parse(querySpec, argv);
     const store = openStore();
     try {
+      let session = values.session;
+      if (session !== undefined) {
+        const r = store.resolveSession(session);
+        if (r.ambiguous)
+          throw new UsageError(`--session ${session} matches several sessions; give more characters`);
+        session = r.id ?? session;
+      }
       const events = store.query({
-        ...(values.session ? { session: values.session } : {}),
+        ...(session ? { session } : {}),
         ...(values.project ? { project: values.project } : {}),
         ...(values.tool ? { tool: values.tool } : {}),
         ...(values.event ? { event: values.event } : {}),

@@ -67,6 +67,8 @@ export class Pipeline {
   /** Audit entries that a crash left out of the store are inserted now. Returns how many. */
   async recover(): Promise<number> {
     const from = this.store.maxAuditSeq() + 1;
+    // The usual case: the store already holds everything the log has; don't read the log at all.
+    if (from > this.audit.size) return 0;
     let rows: { event: TelemetryEvent; auditSeq: number }[] = [];
     let inserted = 0;
     for await (const entry of this.audit.readFrom(from)) {

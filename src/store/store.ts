@@ -174,6 +174,7 @@ export class Store {
     maxTs: Stmt;
     existing: Stmt;
     projects: Stmt;
+    sessionPrefix: Stmt;
   };
   private readonly queryCache = new Map<string, Stmt>();
   private txInsert!: (rows: readonly StoreRow[]) => InsertResult;
@@ -214,7 +215,7 @@ export class Store {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.pragma('busy_timeout = 5000');
-      db.pragma('cache_size = -32768');
+      db.pragma('cache_size = -16384');
       db.pragma('temp_store = MEMORY');
       // Checkpoint the WAL every ~16 MB instead of 4 MB: fewer checkpoint fsyncs under bulk inserts.
       db.pragma('wal_autocheckpoint = 4000');
@@ -322,6 +323,18 @@ export class Store {
     return parseLines(this.s.timeline.all(sessionId) as { line: string }[]);
   }
 
+  /**
+   * The full session id for a prefix (as users copy the first 8 characters from a listing): the id itself
+   * when it is stored, else the one stored id starting with it, else undefined (none, or ambiguous).
+   */
+  resolveSession(prefix: string): { id?: string; ambiguous: boolean } {
+    if (prefix === '') return { ambiguous: false };
+    const rows = this.s.sessionPrefix.all(prefix, `${prefix}\u{10FFFF}`) as { session_id: string }[];
+    if (rows[0]?.session_id === prefix) return { id: prefix, ambiguous: false };
+    if (rows.length === 1) return { id: rows[0]?.session_id as string, ambiguous: false };
+    return { ambiguous: rows.length > 1 };
+  }
+
   sessions(filter: SessionFilter = {}): SessionSummary[] {
     const where: string[] = [];
     const params: unknown[] = [];
@@ -412,6 +425,10 @@ export class Store {
       minTs: db.prepare('SELECT min(ts) AS t FROM events'),
       maxTs: db.prepare('SELECT max(ts) AS t FROM events'),
       existing: db.prepare('SELECT id FROM events WHERE id IN (SELECT value FROM json_each(?))'),
+      // Range scan on the primary key: ids that start with the prefix.
+      sessionPrefix: db.prepare(
+        'SELECT session_id FROM sessions WHERE session_id >= ? AND session_id < ? ORDER BY session_id LIMIT 2',
+      ),
       projects: db.prepare(
         `SELECT project_path, max(project_name) AS project_name, sum(events) AS events, count(*) AS sessions,
            max(last_ts) AS last_ts

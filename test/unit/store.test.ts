@@ -407,3 +407,36 @@ describe('Store', () => {
     store.close();
   });
 });
+
+test('resolveSession: exact id, unique prefix, ambiguous and unknown prefixes', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ct-store-prefix-'));
+  const store = Store.open(join(dir, 'events.db'));
+  try {
+    const mk = (id: string, session: string, seq: number) => ({
+      event: {
+        id,
+        timestamp: new Date(1_700_000_000_000 + seq).toISOString(),
+        level: 'INFO' as const,
+        event_type: 'session_start',
+        hook_event: 'SessionStart',
+        session_id: session,
+        project_path: '/p',
+        project_name: 'p',
+        tool_name: null,
+        action_details: {},
+        metadata: { telemetry_version: '0', user_id: 'u', host: 'h', scope: 'project' },
+        raw_input: {},
+      },
+      auditSeq: seq,
+    });
+    store.insertBatch([mk('e1', 'abc123-one', 1), mk('e2', 'abc999-two', 2), mk('e3', 'abc', 3)]);
+    assert.deepEqual(store.resolveSession('abc123'), { id: 'abc123-one', ambiguous: false });
+    assert.deepEqual(store.resolveSession('abc'), { id: 'abc', ambiguous: false });
+    assert.deepEqual(store.resolveSession('abc9'), { id: 'abc999-two', ambiguous: false });
+    assert.deepEqual(store.resolveSession('ab'), { ambiguous: true });
+    assert.deepEqual(store.resolveSession('zzz'), { ambiguous: false });
+  } finally {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
