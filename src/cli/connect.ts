@@ -161,7 +161,7 @@ export const projects: Command = {
         optedOut: optedOut.some((o) => o.path === p.path),
       };
     });
-    // Globally connected: projects are known by their events, not by a settings file each.
+    // Projects with events but no settings file of ours: captured through a global connection (or demo).
     const extra = [...seen.entries()]
       .filter(([path]) => path !== '' && !connected.some((p) => p.path === path))
       .map(([path, s]) => ({ path, events: s.events, lastEvent: new Date(s.last_ts).toISOString() }));
@@ -183,7 +183,7 @@ export const projects: Command = {
             String(r.events),
             r.lastEvent ? shortTime(r.lastEvent) : 'never',
           ]),
-          ...extra.map((e) => [e.path, '(via global)', String(e.events), shortTime(e.lastEvent)]),
+          ...extra.map((e) => [e.path, '(not connected)', String(e.events), shortTime(e.lastEvent)]),
         ],
         80,
       ),

@@ -2,12 +2,13 @@
  * The CLI as a user runs it (compiled), against its own data dir.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { TelemetryEvent } from '../../src/types.ts';
-import { cli, runHook, tempPaths, waitFor } from '../helpers.ts';
+import { CLI, cli, exited, runHook, sleep, tempPaths, waitFor } from '../helpers.ts';
 
 const paths = tempPaths('cli');
 const work = mkdtempSync(join(tmpdir(), 'ct-cli-project-'));
@@ -165,4 +166,44 @@ describe('cli', () => {
     assert.equal(re.status, 0, re.stderr);
     assert.equal(JSON.parse(re.stdout).events, 3);
   });
+});
+
+test('logs -f --json follows new events as they are ingested', async () => {
+  const p = tempPaths('follow');
+  try {
+    assert.equal(cli(p, ['start']).status, 0);
+    const child = spawn(process.execPath, [CLI, 'logs', '-f', '--json', '-n', '5'], {
+      env: { ...process.env, CLAUDE_TELEMETRY_HOME: p.home },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    await sleep(400);
+    for (let i = 0; i < 3; i++) {
+      runHook(
+        p,
+        JSON.stringify({ session_id: 'follow-1', hook_event_name: 'Notification', message: `m${i}` }),
+      );
+    }
+    const got = await waitFor(
+      () => out.split('\n').filter((l) => l.includes('follow-1')).length === 3,
+      10_000,
+    );
+    child.kill('SIGINT');
+    await exited(child);
+    assert.ok(got, `followed output: ${out}`);
+    const lines = out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as TelemetryEvent);
+    assert.deepEqual(
+      lines.filter((e) => e.session_id === 'follow-1').map((e) => e.event_type),
+      ['notification', 'notification', 'notification'],
+    );
+  } finally {
+    cli(p, ['stop']);
+    rmSync(p.home, { recursive: true, force: true });
+  }
 });

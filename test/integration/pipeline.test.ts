@@ -2,13 +2,13 @@
  * Hook -> spool -> collector -> audit log + store, with the real hook script and the real modules.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { verifyAudit } from '../../src/audit/index.ts';
-import { hookCommand } from '../../src/capture/settings.ts';
+import { hookCommand, optOut } from '../../src/capture/settings.ts';
 import { Collector } from '../../src/collector/collector.ts';
 import { DEFAULT_CONFIG } from '../../src/config/config.ts';
 import type { DataPaths } from '../../src/config/paths.ts';
@@ -185,5 +185,30 @@ describe('pipeline', () => {
     await c.whenIdle();
     await c.stop();
     assert.equal(storedEvents(paths).filter((e) => e.session_id === session).length, 25);
+  });
+});
+
+describe('global capture with a per-project opt-out', () => {
+  test('events of an opted-out project are dropped at ingest and counted; others are kept', async () => {
+    const paths = home('optout');
+    optOut(paths, '/home/dev/private');
+    const cmd = hookCommand(paths.hook, 'global');
+    const send = (projectDir: string, session: string) =>
+      spawnSync('sh', ['-c', cmd], {
+        input: JSON.stringify({ session_id: session, cwd: projectDir, hook_event_name: 'SessionStart' }),
+        env: { PATH: process.env.PATH ?? '', CLAUDE_PROJECT_DIR: projectDir },
+      });
+    send('/home/dev/private', 'private-1');
+    send('/home/dev/private/sub', 'private-2');
+    send('/home/dev/public', 'public-1');
+    const c = await Collector.open(paths, DEFAULT_CONFIG);
+    c.drain();
+    await c.stop();
+    assert.deepEqual(
+      storedEvents(paths).map((e) => e.session_id),
+      ['public-1'],
+    );
+    assert.equal(c.pipeline.counters.optedOut, 2);
+    assert.equal(readdirSync(paths.spoolNew).length, 0, 'dropped files are deleted, not left behind');
   });
 });
