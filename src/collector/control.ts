@@ -13,7 +13,24 @@ export function runningPid(paths: DataPaths): number | undefined {
   }
   const pid = Number.parseInt(text.trim(), 10);
   if (!Number.isInteger(pid) || pid <= 0) return undefined;
-  return isAlive(pid) ? pid : undefined;
+  return isAlive(pid) && looksLikeCollector(pid) ? pid : undefined;
+}
+
+/**
+ * A pid file left by a collector that was killed can name a pid the system has since given to another
+ * program; signalling that program would be a disaster. Where /proc exists, the process must be a
+ * `start --foreground` of ours.
+ */
+function looksLikeCollector(pid: number): boolean {
+  let cmdline: string;
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch (err) {
+    // No /proc (macOS): the liveness check is all there is. Gone meanwhile: not ours.
+    return (err as NodeJS.ErrnoException).code !== 'ENOENT' || !existsSync('/proc/self');
+  }
+  const argv = cmdline.split('\0');
+  return argv.includes('start') && argv.includes('--foreground');
 }
 
 export function isAlive(pid: number): boolean {

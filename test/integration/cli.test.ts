@@ -207,3 +207,20 @@ test('logs -f --json follows new events as they are ingested', async () => {
     rmSync(p.home, { recursive: true, force: true });
   }
 });
+
+test('a stale pid file naming an unrelated live process is ignored, and stop does not signal it', () => {
+  const p = tempPaths('stale');
+  const bystander = spawn('sleep', ['30'], { stdio: 'ignore' });
+  try {
+    writeFileSync(p.pidFile, `${bystander.pid}\n`);
+    const st = JSON.parse(cli(p, ['status', '--json']).stdout);
+    assert.equal(st.running, false);
+    const stop = JSON.parse(cli(p, ['stop', '--json']).stdout);
+    assert.equal(stop.result, 'not-running');
+    assert.equal(bystander.exitCode, null);
+    assert.equal(bystander.signalCode, null);
+  } finally {
+    bystander.kill('SIGKILL');
+    rmSync(p.home, { recursive: true, force: true });
+  }
+});
