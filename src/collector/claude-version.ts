@@ -2,7 +2,8 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 
 const VERSION_RE = /"version":"(\d+\.\d+\.\d+)"/g;
 const TAIL_BYTES = 64 * 1024;
-const RETRY_MS = 10_000;
+// A session's first events fire before Claude Code has written its transcript: look again soon.
+const RETRY_MS = 500;
 
 /**
  * Hook payloads do not say which Claude Code version fired them; transcripts do (`version` on each line).
@@ -33,11 +34,18 @@ function readVersion(file: string): string | undefined {
   try {
     fd = openSync(file, 'r');
     const size = fstatSync(fd).size;
+    // The newest line wins (a resumed session may run a newer Claude Code); when the tail is one huge
+    // line without the field, the first lines have it.
+    const read = (pos: number, len: number) => {
+      const buf = Buffer.allocUnsafe(len);
+      const n = readSync(fd as number, buf, 0, len, pos);
+      return buf.toString('utf8', 0, n);
+    };
     const len = Math.min(size, TAIL_BYTES);
-    const buf = Buffer.allocUnsafe(len);
-    readSync(fd, buf, 0, len, size - len);
     let last: string | undefined;
-    for (const m of buf.toString('utf8').matchAll(VERSION_RE)) last = m[1];
+    for (const m of read(size - len, len).matchAll(VERSION_RE)) last = m[1];
+    if (last === undefined && size > len) last = VERSION_RE.exec(read(0, len))?.[1];
+    VERSION_RE.lastIndex = 0;
     return last;
   } catch {
     return undefined;

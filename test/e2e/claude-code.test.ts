@@ -263,6 +263,14 @@ describe('real Claude Code session, captured end to end', { skip, timeout: 175_0
     );
   });
 
+  check('the Claude Code version is read from the transcript', (r) => {
+    // Hook payloads do not carry it; the transcript does once Claude Code has written it.
+    const versions = new Set(r.events.map((e) => e.metadata.claude_version).filter((v) => v !== undefined));
+    assert.deepEqual([...versions], ['2.1.329']);
+    const stop = r.events.find((e) => e.hook_event === 'Stop');
+    assert.equal(stop?.metadata.claude_version, '2.1.329');
+  });
+
   check('session lifecycle events are present', (r) => {
     const hooks = new Set(r.events.map((e) => e.hook_event));
     for (const ev of [
