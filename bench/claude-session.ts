@@ -14,6 +14,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { isAlive, readPidFile as readPid } from '../src/collector/control.ts';
 import {
   ALLOWED_TOOLS,
   CLAUDE_BIN,
@@ -211,24 +212,6 @@ function readClaudeVersion(): string | undefined {
     return (JSON.parse(readFileSync(pkg, 'utf8')) as { version?: string }).version;
   } catch {
     return undefined;
-  }
-}
-
-function readPid(file: string): number | undefined {
-  try {
-    const n = Number.parseInt(readFileSync(file, 'utf8').trim(), 10);
-    return Number.isInteger(n) && n > 0 ? n : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -22,43 +22,10 @@ import {
 import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { DataPaths } from '../config/paths.ts';
+import { HOOK_EVENTS } from '../ingest/event-types.ts';
 
-/** Every hook event Claude Code knows (2.1.329). Older versions silently ignore names they do not know. */
-export const HOOK_EVENTS = [
-  'PreToolUse',
-  'PostToolUse',
-  'PostToolUseFailure',
-  'PostToolBatch',
-  'Notification',
-  'UserPromptSubmit',
-  'UserPromptExpansion',
-  'SessionStart',
-  'SessionEnd',
-  'Stop',
-  'StopFailure',
-  'SubagentStart',
-  'SubagentStop',
-  'PreCompact',
-  'PostCompact',
-  'PreModelSwitch',
-  'PostModelSwitch',
-  'PermissionRequest',
-  'PermissionDenied',
-  'Setup',
-  'TeammateIdle',
-  'TaskCreated',
-  'TaskCompleted',
-  'Elicitation',
-  'ElicitationResult',
-  'ConfigChange',
-  'WorktreeCreate',
-  'WorktreeRemove',
-  'InstructionsLoaded',
-  'CwdChanged',
-  'FileChanged',
-  'DirectoryAdded',
-  'MessageDisplay',
-] as const;
+/** Every hook event Claude Code knows (2.1.329); one list for capture and normalization. */
+export { HOOK_EVENTS };
 
 export type HookEvent = (typeof HOOK_EVENTS)[number];
 export type ConnectTarget = 'project' | 'local' | 'global';

@@ -5,24 +5,18 @@ import * as spool from '../capture/spool.ts';
 import type { Config } from '../config/config.ts';
 import type { DataPaths } from '../config/paths.ts';
 import { Store } from '../store/index.ts';
-import { Pipeline, TELEMETRY_VERSION } from './pipeline.ts';
+import { Pipeline, type PipelineCounters, TELEMETRY_VERSION } from './pipeline.ts';
 
 const WATCH_DEBOUNCE_MS = 5;
 const ORPHAN_SCAN_MS = 30_000;
 const STATUS_EVERY_MS = 1_000;
 const IDLE_CHECKPOINT_MS = 2_000;
 
-export interface CollectorStatusFile {
+export interface CollectorStatusFile extends PipelineCounters {
   pid: number;
   version: string;
   startedAt: string;
   updatedAt: string;
-  stored: number;
-  duplicates: number;
-  quarantined: number;
-  optedOut: number;
-  batches: number;
-  lastEventTs?: number;
   recovered: number;
 }
 

@@ -5,15 +5,18 @@ import type { CollectorStatusFile } from './collector.ts';
 
 /** Reads the pid file; returns the pid only when that process is alive. */
 export function runningPid(paths: DataPaths): number | undefined {
-  let text: string;
+  const pid = readPidFile(paths.pidFile);
+  return pid !== undefined && isAlive(pid) && looksLikeCollector(pid) ? pid : undefined;
+}
+
+/** The pid a pid file names, whether or not that process lives. */
+export function readPidFile(file: string): number | undefined {
   try {
-    text = readFileSync(paths.pidFile, 'utf8');
+    const pid = Number.parseInt(readFileSync(file, 'utf8').trim(), 10);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
   } catch {
     return undefined;
   }
-  const pid = Number.parseInt(text.trim(), 10);
-  if (!Number.isInteger(pid) || pid <= 0) return undefined;
-  return isAlive(pid) && looksLikeCollector(pid) ? pid : undefined;
 }
 
 /**

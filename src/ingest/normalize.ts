@@ -15,7 +15,7 @@ import {
 } from '../types.ts';
 import { eventTypeFor, isMcpTool, TOOL_PAYLOAD_EVENTS } from './event-types.ts';
 import { redactString, truncateField } from './redact.ts';
-import { type CaptureMode, countLines, digest, reducePayload } from './reduce.ts';
+import { type CaptureMode, CONTENT_FIELDS, countLines, digest, reducePayload } from './reduce.ts';
 import {
   checkPaths,
   globBase,
@@ -373,16 +373,7 @@ const COMMON = new Set([
   'agent_type',
 ]);
 /** Content fields: never copied into action details (raw_input holds their digest). */
-const CONTENT = new Set([
-  'prompt',
-  'last_assistant_message',
-  'compact_summary',
-  'custom_instructions',
-  'command_args',
-  'delta',
-  'content',
-  'requested_schema',
-]);
+const CONTENT: ReadonlySet<string> = new Set([...CONTENT_FIELDS, 'requested_schema']);
 
 /** Scalar fields of a non-tool event, copied into action details (strings redacted and bounded). */
 function eventFacts(w: Work, p: Obj): void {

@@ -79,7 +79,7 @@ export function reduceValue(v: unknown): unknown {
 }
 
 /** Top-level payload fields that are content in every event that has them. */
-const CONTENT_FIELDS = new Set([
+export const CONTENT_FIELDS: ReadonlySet<string> = new Set([
   'prompt',
   'last_assistant_message',
   'compact_summary',

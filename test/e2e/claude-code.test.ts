@@ -6,10 +6,12 @@
  * Needs `bash scripts/install-claude-code.sh` and `npm run build` first (skips when Claude Code is not
  * installed). Set CT_E2E_KEEP=1 to keep the sandbox directory for inspection.
  */
+
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { isAlive, readPidFile as readPid } from '../../src/collector/control.ts';
 import type { TelemetryEvent } from '../../src/types.ts';
 import {
   CLAUDE_BIN,
@@ -401,24 +403,6 @@ function eventsOf(events: TelemetryEvent[], tool: ExecutedTool): TelemetryEvent[
 
 function describeEvent(e: TelemetryEvent): string {
   return `${e.hook_event}${e.tool_name ? ` ${e.tool_name}` : ''} (${e.id})`;
-}
-
-function readPid(file: string): number | undefined {
-  try {
-    const n = Number.parseInt(readFileSync(file, 'utf8').trim(), 10);
-    return Number.isInteger(n) && n > 0 ? n : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function listFiles(dir: string, depth = 0): string[] {
