@@ -6,6 +6,7 @@ import { Store } from '../store/index.ts';
 import type { TelemetryEvent } from '../types.ts';
 import { type CommandSpec, type Options, parse } from './args.ts';
 import { type Command, out, printJson, println } from './command.ts';
+import { plural } from './format.ts';
 
 const verifySpec = {
   name: 'verify',
@@ -24,7 +25,7 @@ export const verify: Command = {
     const r = await verifyAudit(paths.audit, { keysDir: paths.keys });
     if (values.json) printJson(r);
     else if (r.ok) {
-      println(`OK: ${r.entries} entries, ${r.checkpoints} signed checkpoints`);
+      println(`OK: ${plural(r.entries, 'entry', 'entries')}, ${plural(r.checkpoints, 'signed checkpoint')}`);
       println(
         r.unanchoredTail > 0
           ? `unanchored tail: ${r.unanchoredTail} entries after the last checkpoint (not yet covered by a signature)`

@@ -16,6 +16,7 @@ import { type DataPaths, dataPaths } from '../config/paths.ts';
 import { Store } from '../store/index.ts';
 import { type CommandSpec, type Options, parse } from './args.ts';
 import { type Command, printJson, println } from './command.ts';
+import { plural } from './format.ts';
 
 // dist/cli/main.js when compiled, src/cli/main.ts when run from source.
 const CLI_ENTRY = fileURLToPath(new URL(`./main${extname(import.meta.url)}`, import.meta.url));
@@ -222,7 +223,7 @@ export const status: Command = {
     println(`data dir:      ${r.dataDir}`);
     println(`ports:         ${r.ports.length > 0 ? r.ports.join(', ') : 'none (no HTTP API served yet)'}`);
     println(`spool backlog: ${r.spoolBacklog}`);
-    println(`events stored: ${r.eventsStored} in ${r.sessions} sessions`);
+    println(`events stored: ${r.eventsStored} in ${plural(r.sessions, 'session')}`);
     println(`last event:    ${r.lastEvent ?? 'none yet'}`);
     println(
       `quarantined:   ${r.quarantined}${r.quarantined > 0 ? ' (see quarantine/ in the data dir)' : ''}`,

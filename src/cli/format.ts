@@ -60,3 +60,8 @@ export function logLine(e: TelemetryEvent): string {
     .filter((x) => x !== '')
     .join('  ');
 }
+
+/** `1 session`, `3 sessions`; `1 entry`, `2 entries` with the plural given. */
+export function plural(n: number, word: string, many = `${word}s`): string {
+  return `${n} ${n === 1 ? word : many}`;
+}

@@ -3,7 +3,7 @@ import { Store } from '../store/index.ts';
 import type { TelemetryEvent } from '../types.ts';
 import { type CommandSpec, type Options, parse, parseLimit, parseTime, UsageError } from './args.ts';
 import { type Command, out, printJson, println } from './command.ts';
-import { eventSummary, logLine, shortId, shortTime, table } from './format.ts';
+import { eventSummary, logLine, plural, shortId, shortTime, table } from './format.ts';
 
 function openStore(): Store {
   const paths = dataPaths();
@@ -103,7 +103,7 @@ function printEventTable(events: TelemetryEvent[]): void {
       ]),
     ),
   );
-  println(`${events.length} event(s)`);
+  println(plural(events.length, 'event'));
 }
 
 const logsSpec = {
