@@ -40,11 +40,14 @@ export class Collector {
   private constructor(
     readonly paths: DataPaths,
     readonly config: Config,
-    readonly audit: AuditLog,
     readonly store: Store,
     readonly pipeline: Pipeline,
     private readonly log: (msg: string) => void,
   ) {}
+
+  get audit(): AuditLog {
+    return this.pipeline.audit;
+  }
 
   static async open(
     paths: DataPaths,
@@ -52,13 +55,10 @@ export class Collector {
     log: (msg: string) => void = () => {},
   ): Promise<Collector> {
     installHook(paths);
-    const audit = AuditLog.open(paths.audit, {
-      keysDir: paths.keys,
-      checkpointEvery: config.audit.checkpointEvery,
-    });
+    const audit = openAudit(paths, config);
     const store = Store.open(paths.storeFile);
     const pipeline = new Pipeline(paths, config, audit, store, log);
-    const c = new Collector(paths, config, audit, store, pipeline, log);
+    const c = new Collector(paths, config, store, pipeline, log);
     c.recovered = await pipeline.recover();
     return c;
   }
@@ -154,8 +154,18 @@ export class Collector {
       }
     } catch (err) {
       this.log(`ingest batch failed (will retry): ${(err as Error).stack ?? err}`);
-      this.running = false;
-      this.schedule(500);
+      // Stay "running" while healing so no batch starts before the store has caught up with the log.
+      this.pipeline.heal(() => openAudit(this.paths, this.config)).then(
+        () => {
+          this.running = false;
+          this.schedule(500);
+        },
+        (healErr: unknown) => {
+          this.log(`recovery after the failed batch failed (will retry): ${(healErr as Error).message}`);
+          this.running = false;
+          this.schedule(2_000);
+        },
+      );
       return;
     }
     this.running = false;
@@ -207,4 +217,8 @@ export class Collector {
       this.log(`cannot write status file: ${(err as Error).message}`);
     }
   }
+}
+
+function openAudit(paths: DataPaths, config: Config): AuditLog {
+  return AuditLog.open(paths.audit, { keysDir: paths.keys, checkpointEvery: config.audit.checkpointEvery });
 }

@@ -46,11 +46,12 @@ export class Pipeline {
   constructor(
     private readonly paths: DataPaths,
     private readonly config: Config,
-    private readonly audit: AuditLog,
+    audit: AuditLog,
     private readonly store: Store,
     log: (msg: string) => void = () => {},
   ) {
     this.log = log;
+    this.auditLog = audit;
     const versions = new ClaudeVersionLookup();
     this.ctx = {
       user: safeUser(),
@@ -63,6 +64,26 @@ export class Pipeline {
   }
 
   private readonly log: (msg: string) => void;
+  private auditLog: AuditLog;
+
+  get audit(): AuditLog {
+    return this.auditLog;
+  }
+
+  /**
+   * After a failed batch (disk full, I/O error): reopen the audit log (which cuts a partial batch off and
+   * refuses appends until reopened) and move into the store whatever reached the log but not the store,
+   * so the retried spool files are recognised as stored instead of being appended a second time.
+   */
+  async heal(reopen: () => AuditLog): Promise<void> {
+    try {
+      this.auditLog.close();
+    } catch {
+      // already unusable
+    }
+    this.auditLog = reopen();
+    await this.recover();
+  }
 
   /** Audit entries that a crash left out of the store are inserted now. Returns how many. */
   async recover(): Promise<number> {

@@ -1,0 +1,82 @@
+/**
+ * Faults inside a batch (disk full while appending, a store that fails after the audit append): the
+ * collector retries, and every event ends up exactly once in the audit log and in the store.
+ */
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { after, test } from 'node:test';
+import { AuditLog, verifyAudit } from '../../src/audit/index.ts';
+import { Collector } from '../../src/collector/collector.ts';
+import { DEFAULT_CONFIG } from '../../src/config/config.ts';
+import type { DataPaths } from '../../src/config/paths.ts';
+import { Store } from '../../src/store/index.ts';
+import { spoolCount, tempPaths, waitFor, writeSpoolFiles } from '../helpers.ts';
+
+const homes: DataPaths[] = [];
+after(() => {
+  for (const p of homes) rmSync(p.home, { recursive: true, force: true });
+});
+
+async function check(paths: DataPaths, n: number) {
+  const store = Store.open(paths.storeFile);
+  try {
+    assert.equal(store.stats().events, n);
+  } finally {
+    store.close();
+  }
+  const v = await verifyAudit(paths.audit, { keysDir: paths.keys });
+  assert.equal(v.ok, true, JSON.stringify(v.firstError));
+  assert.equal(v.entries, n);
+}
+
+test('disk full during the audit append: the batch is retried, nothing lost or doubled', async () => {
+  const paths = tempPaths('enospc');
+  homes.push(paths);
+  writeSpoolFiles(paths, 300);
+  const c = await Collector.open(paths, {
+    ...DEFAULT_CONFIG,
+    ingest: { ...DEFAULT_CONFIG.ingest, batchSize: 100 },
+  });
+  // The first two appends fail as a full disk would; the log is reopened in between, so patch the class.
+  const real = AuditLog.prototype.append;
+  let failures = 0;
+  AuditLog.prototype.append = function (this: AuditLog, events) {
+    if (failures < 2) {
+      failures++;
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    }
+    return real.call(this, events);
+  };
+  after(() => {
+    AuditLog.prototype.append = real;
+  });
+  c.start();
+  assert.ok(await waitFor(() => spoolCount(paths) === 0, 20_000), 'spool drained after the faults');
+  await c.stop();
+  assert.equal(failures, 2);
+  await check(paths, 300);
+});
+
+test('store fails after the audit append: recovery fills the store, the retry appends nothing twice', async () => {
+  const paths = tempPaths('storefail');
+  homes.push(paths);
+  writeSpoolFiles(paths, 250);
+  const c = await Collector.open(paths, {
+    ...DEFAULT_CONFIG,
+    ingest: { ...DEFAULT_CONFIG.ingest, batchSize: 100 },
+  });
+  const real = c.store.insertBatch.bind(c.store);
+  let failures = 0;
+  c.store.insertBatch = (rows) => {
+    if (failures < 1) {
+      failures++;
+      throw new Error('SQLITE_FULL: database or disk is full');
+    }
+    return real(rows);
+  };
+  c.start();
+  assert.ok(await waitFor(() => spoolCount(paths) === 0, 20_000), 'spool drained after the fault');
+  await c.stop();
+  assert.equal(failures, 1);
+  await check(paths, 250);
+});
