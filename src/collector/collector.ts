@@ -155,17 +155,19 @@ export class Collector {
     } catch (err) {
       this.log(`ingest batch failed (will retry): ${(err as Error).stack ?? err}`);
       // Stay "running" while healing so no batch starts before the store has caught up with the log.
-      this.pipeline.heal(() => openAudit(this.paths, this.config)).then(
-        () => {
-          this.running = false;
-          this.schedule(500);
-        },
-        (healErr: unknown) => {
-          this.log(`recovery after the failed batch failed (will retry): ${(healErr as Error).message}`);
-          this.running = false;
-          this.schedule(2_000);
-        },
-      );
+      this.pipeline
+        .heal(() => openAudit(this.paths, this.config))
+        .then(
+          () => {
+            this.running = false;
+            this.schedule(500);
+          },
+          (healErr: unknown) => {
+            this.log(`recovery after the failed batch failed (will retry): ${(healErr as Error).message}`);
+            this.running = false;
+            this.schedule(2_000);
+          },
+        );
       return;
     }
     this.running = false;

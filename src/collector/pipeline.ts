@@ -1,10 +1,12 @@
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
+import { join } from 'node:path';
 import type { AuditLog } from '../audit/index.ts';
 import { isOptedOut } from '../capture/settings.ts';
 import * as spool from '../capture/spool.ts';
 import type { Config } from '../config/config.ts';
 import type { DataPaths } from '../config/paths.ts';
-import { type NormalizeContext, normalize, ScopeCache } from '../ingest/index.ts';
+import { type NormalizeContext, normalize, redactString, ScopeCache } from '../ingest/index.ts';
 import type { Store } from '../store/index.ts';
 import { QuarantineError, type SpoolRecord, type TelemetryEvent } from '../types.ts';
 import { ClaudeVersionLookup } from './claude-version.ts';
@@ -176,11 +178,18 @@ export class Pipeline {
   }
 
   private quarantine(name: string, err: unknown, res: BatchResult): void {
-    const reason =
+    let reason = redactString(
       err instanceof QuarantineError
         ? err.reason
-        : `unexpected error: ${(err as Error)?.message ?? String(err)}`;
+        : `unexpected error: ${(err as Error)?.message ?? String(err)}`,
+    );
     try {
+      const scrubbed = scrubSecrets(
+        join(this.paths.spoolNew, name),
+        join(this.paths.spoolTmp, `${name}.scrub`),
+        this.config.ingest.maxPayloadBytes,
+      );
+      if (scrubbed.length > 0) reason += ` (secrets removed from the kept copy: ${scrubbed.join(', ')})`;
       spool.quarantine(this.paths, name, reason);
       res.quarantined++;
       this.log(`quarantined ${name}: ${reason}`);
@@ -206,4 +215,38 @@ function safeUser(): string {
   } catch {
     return process.env.USER ?? 'unknown';
   }
+}
+
+/** Chunk size for scrubbing: under the redactor's per-field bound, cut at whitespace. */
+const SCRUB_CHUNK = 48 * 1024;
+
+/**
+ * Quarantined inputs are kept for inspection, but never with secrets in them: the file's bytes are read as
+ * latin1 (one char per byte, so the bytes round-trip exactly), secrets are replaced like everywhere else,
+ * and the file is rewritten when anything changed. Oversized files are left alone (they are not read).
+ */
+function scrubSecrets(file: string, tmp: string, maxBytes: number): string[] {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch {
+    return [];
+  }
+  if (bytes.length === 0 || bytes.length > maxBytes) return [];
+  const text = bytes.toString('latin1');
+  const hits: string[] = [];
+  let out = '';
+  for (let i = 0; i < text.length; ) {
+    let end = Math.min(text.length, i + SCRUB_CHUNK);
+    if (end < text.length) {
+      const ws = text.lastIndexOf(' ', end);
+      if (ws > i + SCRUB_CHUNK / 2) end = ws + 1;
+    }
+    out += redactString(text.slice(i, end), hits);
+    i = end;
+  }
+  if (hits.length === 0) return [];
+  writeFileSync(tmp, Buffer.from(out, 'latin1'), { mode: 0o600 });
+  renameSync(tmp, file);
+  return [...new Set(hits)].sort();
 }

@@ -71,7 +71,13 @@ export function parsePayload(body: Buffer): Record<string, unknown> {
   try {
     v = JSON.parse(text);
   } catch (err) {
-    throw new QuarantineError(`malformed JSON: ${short((err as Error).message ?? String(err))}`);
+    // V8 quotes the start of the input in some messages ("ghp_0123"... is not valid JSON): drop the quote,
+    // the reason is logged and must not carry payload text.
+    const msg = ((err as Error).message ?? String(err)).replace(
+      /, ".*"(?:\.\.\.)? is not valid JSON$/s,
+      ' (not valid JSON)',
+    );
+    throw new QuarantineError(`malformed JSON: ${short(msg)}`);
   }
   if (v === null || typeof v !== 'object' || Array.isArray(v)) {
     throw new QuarantineError(

@@ -212,3 +212,32 @@ describe('global capture with a per-project opt-out', () => {
     assert.equal(readdirSync(paths.spoolNew).length, 0, 'dropped files are deleted, not left behind');
   });
 });
+
+describe('quarantine keeps no secrets', () => {
+  test('a malformed payload with a token is kept redacted; its reason quotes no payload text', async () => {
+    const paths = home('qsecret');
+    const token = 'ghp_0123456789abcdefghijABCDEFGHIJ012345';
+    runHook(
+      paths,
+      `${token} {"session_id": "s", "hook_event_name": "PreToolUse", "tool_input": {"command": "x"`,
+    );
+    runHook(paths, `{"session_id": "s", "hook_event_name": "PreToolUse", "env": "TOKEN=${token}"`);
+    const logged: string[] = [];
+    const c = await Collector.open(paths, DEFAULT_CONFIG, (m) => logged.push(m));
+    c.drain();
+    await c.stop();
+    const files = readdirSync(paths.quarantine);
+    assert.equal(files.filter((f) => !f.endsWith('.reason.json')).length, 2);
+    for (const f of files) {
+      assert.ok(!readFileSync(join(paths.quarantine, f), 'latin1').includes(token.slice(0, 12)), f);
+    }
+    assert.ok(!logged.join('\n').includes(token.slice(0, 8)));
+    const reasons = files
+      .filter((f) => f.endsWith('.reason.json'))
+      .map((f) => JSON.parse(readFileSync(join(paths.quarantine, f), 'utf8')).reason as string);
+    assert.ok(
+      reasons.every((r) => /malformed JSON/.test(r) && /secrets removed/.test(r)),
+      reasons.join(' | '),
+    );
+  });
+});
