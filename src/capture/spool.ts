@@ -74,7 +74,7 @@ export function readRecord(
   const path = join(paths.spoolNew, name);
   const fd = openSync(path, 'r');
   try {
-    const st = fstatSync(fd, { bigint: true });
+    const st = fstatSync(fd);
     if (!st.isFile()) throw new QuarantineError('not a regular file');
     const size = Number(st.size);
     if (size > maxBytes) throw new QuarantineError(`payload too large: ${size} bytes > ${maxBytes}`);
@@ -99,8 +99,8 @@ export function readRecord(
     return {
       name,
       path,
-      // Microseconds survive the conversion to a double; nanoseconds since the epoch would not.
-      mtimeMs: Number(st.mtimeNs / 1000n) / 1000,
+      // A double holds ms since the epoch to a fraction of a microsecond: enough to order hook calls.
+      mtimeMs: st.mtimeMs,
       scope: scopeOf(name),
       projectDir,
       body,

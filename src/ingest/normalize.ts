@@ -45,8 +45,7 @@ const sharedCache = new ScopeCache({ maxAgeMs: 2000 });
 
 /** Stable event id: the same spool file (name + bytes) always yields the same id. */
 export function eventIdFor(rec: SpoolRecord): string {
-  const body = createHash('sha256').update(rec.body).digest('hex');
-  return createHash('sha256').update(`${rec.name}\n${body}`).digest('hex').slice(0, 32);
+  return createHash('sha256').update(`${rec.name}\n`).update(rec.body).digest('hex').slice(0, 32);
 }
 
 const HOOK_NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;

@@ -876,12 +876,17 @@ describe('normalize: quarantine', () => {
 });
 
 describe('normalize: ids', () => {
-  test('eventIdFor = first 32 hex of sha256(name \\n sha256hex(body))', () => {
+  test('eventIdFor = first 32 hex of sha256(name \\n body)', () => {
     const r = rec({ ...BASE, hook_event_name: 'Stop' }, { name: '99.abc.project' });
-    const expected = sha(`99.abc.project\n${createHash('sha256').update(r.body).digest('hex')}`).slice(0, 32);
+    const expected = createHash('sha256')
+      .update('99.abc.project\n')
+      .update(r.body)
+      .digest('hex')
+      .slice(0, 32);
     assert.equal(eventIdFor(r), expected);
     assert.equal(normalize(r, ctx()).id, expected);
     assert.notEqual(eventIdFor({ ...r, name: '100.abc.project' }), expected);
+    assert.notEqual(eventIdFor({ ...r, body: Buffer.concat([r.body, Buffer.from(' ')]) }), expected);
   });
 });
 
