@@ -73,6 +73,7 @@ export const start: Command = {
       println(`collector started (pid ${pid})`);
       println(`log:  ${paths.logFile}`);
       println(`data: ${paths.home}`);
+      println('next: run `claude-telemetry connect` inside a project, then use Claude Code as usual');
     }
     return 0;
   },
