@@ -72,7 +72,8 @@ export class Collector {
     } catch (err) {
       this.log(`cannot watch spool (${(err as Error).message}); relying on rescans`);
     }
-    this.every(this.config.ingest.rescanMs, () => this.schedule(0));
+    // The rescan timer is the one that keeps the process alive, even where the watcher could not start.
+    this.every(this.config.ingest.rescanMs, () => this.schedule(0), true);
     this.every(ORPHAN_SCAN_MS, () => spool.recoverOrphans(this.paths, this.config.ingest.orphanAfterMs));
     this.every(STATUS_EVERY_MS, () => {
       this.writeStatus();
@@ -125,9 +126,9 @@ export class Collector {
     this.store.close();
   }
 
-  private every(ms: number, fn: () => void): void {
+  private every(ms: number, fn: () => void, keepAlive = false): void {
     const t = setInterval(fn, ms);
-    t.unref();
+    if (!keepAlive) t.unref();
     this.timers.push(t);
   }
 
