@@ -38,7 +38,7 @@ export const verify: Command = {
         println(
           `first bad entry: seq ${e.seq}${e.file ? ` in ${e.file}` : ''}${e.line ? ` line ${e.line}` : ''}`,
         );
-      println(`checked ${r.entries} entries, ${r.checkpoints} checkpoints`);
+      println(`checked ${plural(r.entries, 'entry', 'entries')}, ${plural(r.checkpoints, 'checkpoint')}`);
     }
     return r.ok ? 0 : 1;
   },
