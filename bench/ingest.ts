@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { AuditLog } from '../src/audit/index.ts';
 import { installHook } from '../src/capture/install.ts';
 import * as spool from '../src/capture/spool.ts';
+import { storeRowOf } from '../src/collector/audit-to-store.ts';
 import { Collector } from '../src/collector/collector.ts';
 import { DEFAULT_CONFIG } from '../src/config/config.ts';
 import { normalize, ScopeCache } from '../src/ingest/index.ts';
@@ -66,13 +67,7 @@ function stageBreakdown(n: number): Record<string, number> {
     at = lap('normalize', at);
     const entries = audit.append(events);
     at = lap('audit', at);
-    store.insertBatch(
-      entries.map((e) => ({
-        event: e.event,
-        auditSeq: e.seq,
-        ...(e.eventJson ? { line: e.eventJson } : {}),
-      })),
-    );
+    store.insertBatch(entries.map(storeRowOf));
     at = lap('store', at);
     spool.remove(paths, batch);
     lap('delete', at);

@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { AuditLog } from '../src/audit/index.ts';
 import { installHook } from '../src/capture/install.ts';
+import { storeRowOf } from '../src/collector/audit-to-store.ts';
 import { startBackground, stopCollector } from '../src/collector/control.ts';
 import { normalize } from '../src/ingest/index.ts';
 import { Store } from '../src/store/index.ts';
@@ -64,13 +65,7 @@ export async function runScaleBench(
     });
     if (batch.length === 1000) {
       const entries = audit.append(batch);
-      store.insertBatch(
-        entries.map((e) => ({
-          event: e.event,
-          auditSeq: e.seq,
-          ...(e.eventJson ? { line: e.eventJson } : {}),
-        })),
-      );
+      store.insertBatch(entries.map(storeRowOf));
       batch = [];
     }
   }

@@ -51,15 +51,20 @@ function isIndexKey(k: string): boolean {
   return Number(k) < 4294967295;
 }
 
-function normalize(input: unknown, key: string, depth: number): unknown {
-  let value = input;
+/** What JSON.stringify would serialize for `value` under `key`: the result of its toJSON() if it has one. */
+function viaToJSON(value: unknown, key: string): unknown {
   if (
     value !== null &&
     typeof value === 'object' &&
     typeof (value as { toJSON?: unknown }).toJSON === 'function'
   ) {
-    value = (value as { toJSON: (k: string) => unknown }).toJSON(key);
+    return (value as { toJSON: (k: string) => unknown }).toJSON(key);
   }
+  return value;
+}
+
+function normalize(input: unknown, key: string, depth: number): unknown {
+  const value = viaToJSON(input, key);
   switch (typeof value) {
     case 'string':
     case 'boolean':
@@ -125,14 +130,7 @@ function setProp(o: Record<string, unknown>, k: string, v: unknown): void {
 
 /** String-building serializer, used when a value has array-index keys. Same output rules. */
 function serialize(input: unknown, key: string, depth: number): string | undefined {
-  let value = input;
-  if (
-    value !== null &&
-    typeof value === 'object' &&
-    typeof (value as { toJSON?: unknown }).toJSON === 'function'
-  ) {
-    value = (value as { toJSON: (k: string) => unknown }).toJSON(key);
-  }
+  const value = viaToJSON(input, key);
   switch (typeof value) {
     case 'string':
       return JSON.stringify(value);

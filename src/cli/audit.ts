@@ -1,9 +1,9 @@
 import { rmSync } from 'node:fs';
 import { readEntries, verifyAudit } from '../audit/index.ts';
+import { copyAuditToStore } from '../collector/audit-to-store.ts';
 import { runningPid } from '../collector/control.ts';
 import { dataPaths } from '../config/paths.ts';
 import { Store } from '../store/index.ts';
-import type { TelemetryEvent } from '../types.ts';
 import { type CommandSpec, type Options, parse } from './args.ts';
 import { type Command, out, printJson, println } from './command.ts';
 import { plural } from './format.ts';
@@ -66,20 +66,9 @@ export const reindex: Command = {
     let n = 0;
     const tty = process.stderr.isTTY && !values.json;
     try {
-      let rows: { event: TelemetryEvent; auditSeq: number }[] = [];
-      for await (const entry of readEntries(paths.audit, 1)) {
-        rows.push({
-          event: entry.event,
-          auditSeq: entry.seq,
-          ...(entry.eventJson ? { line: entry.eventJson } : {}),
-        });
-        if (rows.length === 2000) {
-          n += store.insertBatch(rows).inserted;
-          rows = [];
-          if (tty) process.stderr.write(`\rreindexed ${n} events`);
-        }
-      }
-      if (rows.length > 0) n += store.insertBatch(rows).inserted;
+      n = await copyAuditToStore(store, readEntries(paths.audit, 1), (total) => {
+        if (tty) process.stderr.write(`\rreindexed ${total} events`);
+      });
     } finally {
       store.close();
     }

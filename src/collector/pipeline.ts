@@ -9,6 +9,7 @@ import type { DataPaths } from '../config/paths.ts';
 import { type NormalizeContext, normalize, redactString, ScopeCache } from '../ingest/index.ts';
 import type { Store } from '../store/index.ts';
 import { QuarantineError, type SpoolRecord, type TelemetryEvent } from '../types.ts';
+import { copyAuditToStore, storeRowOf } from './audit-to-store.ts';
 import { ClaudeVersionLookup } from './claude-version.ts';
 
 export const TELEMETRY_VERSION = '0.1.0';
@@ -92,20 +93,7 @@ export class Pipeline {
     const from = this.store.maxAuditSeq() + 1;
     // The usual case: the store already holds everything the log has; don't read the log at all.
     if (from > this.audit.size) return 0;
-    let rows: { event: TelemetryEvent; auditSeq: number }[] = [];
-    let inserted = 0;
-    for await (const entry of this.audit.readFrom(from)) {
-      rows.push({
-        event: entry.event,
-        auditSeq: entry.seq,
-        ...(entry.eventJson ? { line: entry.eventJson } : {}),
-      });
-      if (rows.length >= 1000) {
-        inserted += this.store.insertBatch(rows).inserted;
-        rows = [];
-      }
-    }
-    if (rows.length > 0) inserted += this.store.insertBatch(rows).inserted;
+    const inserted = await copyAuditToStore(this.store, this.audit.readFrom(from));
     if (inserted > 0) this.log(`recovered ${inserted} audit entries into the store`);
     return inserted;
   }
@@ -154,13 +142,7 @@ export class Pipeline {
     res.duplicates += events.length - fresh.length;
     if (fresh.length > 0) {
       const entries = this.audit.append(fresh);
-      const r = this.store.insertBatch(
-        entries.map((e) => ({
-          event: e.event,
-          auditSeq: e.seq,
-          ...(e.eventJson ? { line: e.eventJson } : {}),
-        })),
-      );
+      const r = this.store.insertBatch(entries.map(storeRowOf));
       res.stored = r.inserted;
       res.duplicates += r.duplicates;
       const last = fresh[fresh.length - 1];
