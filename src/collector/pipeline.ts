@@ -116,7 +116,6 @@ export class Pipeline {
     // Symlinks and git roots may change between batches; within one batch one answer per path is enough.
     this.ctx.scopeCache?.clear();
     const events: TelemetryEvent[] = [];
-    const seen = new Set<string>();
     for (const rec of records) {
       let ev: TelemetryEvent;
       try {
@@ -130,27 +129,45 @@ export class Pipeline {
         res.optedOut++;
         continue;
       }
-      if (seen.has(ev.id)) {
-        res.duplicates++;
-        continue;
-      }
-      seen.add(ev.id);
       events.push(ev);
     }
-    const known = this.store.existingIds(events.map((e) => e.id));
-    const fresh = known.size === 0 ? events : events.filter((e) => !known.has(e.id));
-    res.duplicates += events.length - fresh.length;
-    if (fresh.length > 0) {
-      const entries = this.audit.append(fresh);
-      const r = this.store.insertBatch(entries.map(storeRowOf));
-      res.stored = r.inserted;
-      res.duplicates += r.duplicates;
-      const last = fresh[fresh.length - 1];
-      if (last) res.lastEventTs = Date.parse(last.timestamp);
-    }
+    this.commit(events, res);
     spool.remove(this.paths, done);
     this.count(res);
     return res;
+  }
+
+  /**
+   * Commits already-normalized events (the push API, replays): audit append+fsync, then store. Idempotent
+   * by event id, within the call and against the store.
+   */
+  ingestEvents(events: readonly TelemetryEvent[]): BatchResult {
+    const res: BatchResult = { files: 0, stored: 0, duplicates: 0, quarantined: 0, optedOut: 0 };
+    this.commit(events, res);
+    this.count(res);
+    return res;
+  }
+
+  private commit(events: readonly TelemetryEvent[], res: BatchResult): void {
+    const seen = new Set<string>();
+    const unique: TelemetryEvent[] = [];
+    for (const ev of events) {
+      if (seen.has(ev.id)) res.duplicates++;
+      else {
+        seen.add(ev.id);
+        unique.push(ev);
+      }
+    }
+    const known = this.store.existingIds(unique.map((e) => e.id));
+    const fresh = known.size === 0 ? unique : unique.filter((e) => !known.has(e.id));
+    res.duplicates += unique.length - fresh.length;
+    if (fresh.length === 0) return;
+    const entries = this.audit.append(fresh);
+    const r = this.store.insertBatch(entries.map(storeRowOf));
+    res.stored = r.inserted;
+    res.duplicates += r.duplicates;
+    const last = fresh[fresh.length - 1];
+    if (last) res.lastEventTs = Date.parse(last.timestamp);
   }
 
   private optedOut(rec: SpoolRecord, ev: TelemetryEvent): boolean {
