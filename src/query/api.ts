@@ -40,7 +40,9 @@ export interface InstantQueryRequest {
 export type Labels = Record<string, string>;
 
 /** [ns as string, line] or, with categorize-labels, [ns, line, {structuredMetadata?, parsed?}]. */
-export type StreamValue = [string, string] | [string, string, { structuredMetadata?: Labels; parsed?: Labels }];
+export type StreamValue =
+  | [string, string]
+  | [string, string, { structuredMetadata?: Labels; parsed?: Labels }];
 
 export interface StreamResult {
   stream: Labels;
