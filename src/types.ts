@@ -79,6 +79,21 @@ export interface TelemetryEvent {
   /** Error text (redacted, truncated) on failures. */
   error?: string;
   transcript_path?: string;
+  // ---- lines pushed through the Loki push API that are not our own events (event_type "log" by default) ----
+  /**
+   * The pushed log line, verbatim. Its presence marks a pushed line: the store keeps it as the row's line
+   * (not the event JSON), so a query returns exactly what was pushed.
+   */
+  log_line?: string;
+  /** The pushed timestamp, ns since the epoch as a decimal string (`timestamp` keeps only the ms). */
+  timestamp_ns?: string;
+  /**
+   * Pushed stream labels with no field of ours (e.g. job, filename, a service other than ours, a level
+   * that is not INFO/WARN/ERROR). In the event's label set these take precedence over derived values.
+   */
+  extra_labels?: Record<string, string>;
+  /** Pushed structured metadata with no field of ours; same precedence rule as `extra_labels`. */
+  extra_metadata?: Record<string, string>;
 }
 
 /** One hook call as captured in the spool, before parsing. */

@@ -1,9 +1,19 @@
 import type { AuditEntry } from '../audit/index.ts';
 import type { Store, StoreRow } from '../store/index.ts';
 
-/** The store row for an audit entry: its event, its seq, and the event JSON the log already wrote. */
+/**
+ * The line the store keeps for an event: a pushed foreign line verbatim (`log_line`), else the event's JSON
+ * (the audit log's canonical text when known). Derived from the audit entry alone, so a rebuild from the log
+ * gives identical rows.
+ */
+export function storedLineOf(e: AuditEntry): string | undefined {
+  return typeof e.event.log_line === 'string' ? e.event.log_line : e.eventJson;
+}
+
+/** The store row for an audit entry: its event, its seq, and its stored line (see storedLineOf). */
 export function storeRowOf(e: AuditEntry): StoreRow {
-  return { event: e.event, auditSeq: e.seq, ...(e.eventJson ? { line: e.eventJson } : {}) };
+  const line = storedLineOf(e);
+  return { event: e.event, auditSeq: e.seq, ...(line !== undefined ? { line } : {}) };
 }
 
 const BATCH = 2000;
