@@ -22,7 +22,7 @@ export async function runIngestBench(n = 20_000) {
   const c = await Collector.open(paths, DEFAULT_CONFIG);
   const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
-  const stored = c.drain();
+  const stored = await c.drainAsync();
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   const cpu = process.cpuUsage(cpu0);
   await c.stop();

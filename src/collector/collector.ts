@@ -2,6 +2,7 @@ import { type FSWatcher, renameSync, watch, writeFileSync } from 'node:fs';
 import { AuditLog } from '../audit/index.ts';
 import { installHook } from '../capture/install.ts';
 import * as spool from '../capture/spool.ts';
+import { SpoolIO } from '../capture/spool-io.ts';
 import type { Config } from '../config/config.ts';
 import type { DataPaths } from '../config/paths.ts';
 import { Store } from '../store/index.ts';
@@ -11,6 +12,8 @@ const WATCH_DEBOUNCE_MS = 5;
 const ORPHAN_SCAN_MS = 30_000;
 const STATUS_EVERY_MS = 1_000;
 const IDLE_CHECKPOINT_MS = 2_000;
+/** Batches per tick before yielding to the event loop. */
+const BATCHES_PER_TICK = 8;
 
 export interface CollectorStatusFile extends PipelineCounters {
   pid: number;
@@ -36,6 +39,8 @@ export class Collector {
   private recovered = 0;
   private readonly startedAt = new Date().toISOString();
   private idleWaiters: (() => void)[] = [];
+  private io: SpoolIO | undefined;
+  private inflight: Promise<void> | undefined;
 
   private constructor(
     readonly paths: DataPaths,
@@ -115,6 +120,9 @@ export class Collector {
     this.watcher?.close();
     for (const t of this.timers) clearInterval(t);
     if (this.pending) clearTimeout(this.pending);
+    // A pass awaiting the worker sees `stopped` and returns; wait for it before draining here.
+    await this.inflight;
+    await this.io?.close();
     try {
       this.drain();
     } catch (err) {
@@ -140,45 +148,88 @@ export class Collector {
     }, delay);
   }
 
-  /** One slice of work: a batch, then yield so timers and signals keep running. */
+  /** One slice of work: a few batches, then yield so timers, signals and API requests keep running. */
   private tick(): void {
     if (this.running || this.stopped) return;
     this.running = true;
+    const work = this.work();
+    this.inflight = work;
+    void work.finally(() => {
+      if (this.inflight === work) this.inflight = undefined;
+    });
+  }
+
+  private async work(): Promise<void> {
     let more = false;
     try {
-      const names = spool.listReady(this.paths);
-      if (names.length > 0) {
-        const res = this.pipeline.runBatch(names.slice(0, this.config.ingest.batchSize));
-        if (res.stored > 0) this.lastAppendAt = Date.now();
-        // More files than one batch: continue at once; otherwise the watcher or the rescan wakes us.
-        more = names.length > this.config.ingest.batchSize && res.files > res.quarantined;
-      }
+      more = await this.ingestSome(BATCHES_PER_TICK);
     } catch (err) {
+      if (this.stopped) return;
       this.log(`ingest batch failed (will retry): ${(err as Error).stack ?? err}`);
       // Stay "running" while healing so no batch starts before the store has caught up with the log.
-      this.pipeline
-        .heal(() => openAudit(this.paths, this.config))
-        .then(
-          () => {
-            this.running = false;
-            this.schedule(500);
-          },
-          (healErr: unknown) => {
-            this.log(`recovery after the failed batch failed (will retry): ${(healErr as Error).message}`);
-            this.running = false;
-            this.schedule(2_000);
-          },
-        );
+      try {
+        await this.pipeline.heal(() => openAudit(this.paths, this.config));
+        this.running = false;
+        this.schedule(500);
+      } catch (healErr) {
+        this.log(`recovery after the failed batch failed (will retry): ${(healErr as Error).message}`);
+        this.running = false;
+        this.schedule(2_000);
+      }
       return;
     }
-    this.running = false;
-    if (more) {
+    if (more && !this.stopped) {
+      this.running = false;
       setImmediate(() => this.tick());
-    } else {
-      const waiters = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const w of waiters) w();
+      return;
     }
+    await this.io?.flush();
+    this.running = false;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /**
+   * Ingests up to `maxBatches` batches of ready files. The next batch is read by the spool I/O worker while
+   * this thread processes the current one, and committed files are removed in the background. Returns true
+   * when files remain and the pass made progress.
+   */
+  private async ingestSome(maxBatches: number): Promise<boolean> {
+    const io = this.io ?? this.startIO();
+    const size = this.config.ingest.batchSize;
+    const names = spool.listReady(this.paths).filter((n) => !io.pendingRemoval.has(n));
+    if (names.length === 0) return false;
+    const slices: string[][] = [];
+    for (let i = 0; i < names.length && slices.length < maxBatches; i += size) {
+      slices.push(names.slice(i, i + size));
+    }
+    let progress = false;
+    let next = io.read(slices[0] as string[], this.pipeline.maxBytes);
+    for (let k = 0; k < slices.length; k++) {
+      const read = await next;
+      if (this.stopped) return false;
+      const following = slices[k + 1];
+      if (following) next = io.read(following, this.pipeline.maxBytes);
+      const { res, done } = this.pipeline.ingestRead((slices[k] as string[]).length, read);
+      io.remove(done);
+      if (res.stored > 0) this.lastAppendAt = Date.now();
+      if (done.length > 0 || res.quarantined > 0) progress = true;
+    }
+    return progress && names.length > slices.length * size;
+  }
+
+  /** Ingests everything in the spool through the worker (benchmarks, tests); resolves with events stored. */
+  async drainAsync(): Promise<number> {
+    const before = this.pipeline.counters.stored;
+    while (await this.ingestSome(Number.POSITIVE_INFINITY)) {}
+    await this.io?.flush();
+    return this.pipeline.counters.stored - before;
+  }
+
+  private startIO(): SpoolIO {
+    this.io = new SpoolIO(this.paths, this.log);
+    return this.io;
   }
 
   private maybeCheckpoint(): void {

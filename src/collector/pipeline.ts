@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { AuditLog } from '../audit/index.ts';
 import { isOptedOut } from '../capture/settings.ts';
 import * as spool from '../capture/spool.ts';
+import { type ReadResult, readSync } from '../capture/spool-io.ts';
 import type { Config } from '../config/config.ts';
 import type { DataPaths } from '../config/paths.ts';
 import { type NormalizeContext, normalize, redactString, ScopeCache } from '../ingest/index.ts';
@@ -98,21 +99,27 @@ export class Pipeline {
     return inserted;
   }
 
-  /** Ingests up to `batchSize` ready spool files. */
+  /** Ingests up to `batchSize` ready spool files, reading and removing them on this thread. */
   runBatch(names: string[]): BatchResult {
-    const res: BatchResult = { files: names.length, stored: 0, duplicates: 0, quarantined: 0, optedOut: 0 };
-    if (names.length === 0) return res;
-    const records: SpoolRecord[] = [];
+    const { res, done } = this.ingestRead(names.length, readSync(this.paths, names, this.maxBytes));
+    spool.remove(this.paths, done);
+    return res;
+  }
+
+  get maxBytes(): number {
+    return this.config.ingest.maxPayloadBytes;
+  }
+
+  /**
+   * Everything after reading a batch of spool files: quarantine the unreadable ones, normalize, commit.
+   * Returns the names that may now be removed from the spool (committed, duplicates, opted out).
+   */
+  ingestRead(files: number, read: ReadResult): { res: BatchResult; done: string[] } {
+    const res: BatchResult = { files, stored: 0, duplicates: 0, quarantined: 0, optedOut: 0 };
     const done: string[] = [];
-    for (const name of names) {
-      try {
-        const rec = spool.readRecord(this.paths, name, this.config.ingest.maxPayloadBytes);
-        if (rec) records.push(rec);
-      } catch (err) {
-        this.quarantine(name, err, res);
-      }
-    }
-    spool.sortRecords(records);
+    if (files === 0) return { res, done };
+    for (const f of read.failures) this.quarantine(f.name, f.err, res);
+    const records = spool.sortRecords(read.records);
     // Symlinks and git roots may change between batches; within one batch one answer per path is enough.
     this.ctx.scopeCache?.clear();
     const events: TelemetryEvent[] = [];
@@ -132,9 +139,8 @@ export class Pipeline {
       events.push(ev);
     }
     this.commit(events, res);
-    spool.remove(this.paths, done);
     this.count(res);
-    return res;
+    return { res, done };
   }
 
   /**

@@ -59,7 +59,15 @@ export function digest(s: string | Buffer): Digest {
 }
 
 export function reduced(d: Digest): Reduced {
-  return { $reduced: true, size: d.size, lines: d.lines, sha256: d.sha256 };
+  return { $reduced: true, lines: d.lines, sha256: d.sha256, size: d.size };
+}
+
+/**
+ * Keys in sorted order: copies built in this order are already canonical, so the audit log's canonical
+ * JSON can serialize them as they are instead of copying every object again (a few µs per event).
+ */
+function sortedKeys(o: object): string[] {
+  return Object.keys(o).sort();
 }
 
 /** Serialized form of any JSON value, for digests. */
@@ -193,7 +201,7 @@ export function reduceToolInput(
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return keep('tool_input', v, hits, limit, 0);
   const content = (toolName !== null && TOOL_CONTENT_FIELDS[toolName]) || undefined;
   const out: Record<string, unknown> = {};
-  for (const k of Object.keys(v)) {
+  for (const k of sortedKeys(v)) {
     const val = (v as Record<string, unknown>)[k];
     const key = redactString(k, hits);
     if (!full && content?.includes(k)) out[key] = reduceValue(val);
@@ -208,7 +216,7 @@ export function reduceToolInput(
 function reduceFields(v: unknown, fields: readonly string[], hits: string[]): unknown {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return keep('', v, hits, LONG_TEXT_CHARS, 0);
   const out: Record<string, unknown> = {};
-  for (const k of Object.keys(v)) {
+  for (const k of sortedKeys(v)) {
     const val = (v as Record<string, unknown>)[k];
     out[redactString(k, hits)] = fields.includes(k)
       ? reduceValue(val)
@@ -222,7 +230,7 @@ function reduceToolCall(c: unknown, mode: CaptureMode, hits: string[]): unknown 
   const rec = c as Record<string, unknown>;
   const toolName = typeof rec.tool_name === 'string' ? rec.tool_name : null;
   const out: Record<string, unknown> = {};
-  for (const k of Object.keys(rec)) {
+  for (const k of sortedKeys(rec)) {
     const val = rec[k];
     const key = redactString(k, hits);
     if (k === 'tool_input') out[key] = reduceToolInput(toolName, val, mode, hits);
@@ -253,7 +261,7 @@ function keep(key: string, v: unknown, hits: string[], limit: number, depth: num
     return out;
   }
   const out: Record<string, unknown> = {};
-  for (const k of Object.keys(v)) {
+  for (const k of sortedKeys(v)) {
     out[redactString(k, hits)] = keep(k, (v as Record<string, unknown>)[k], hits, limit, depth + 1);
   }
   return out;
@@ -272,7 +280,7 @@ export function reducePayload(
   const limit = full ? Number.POSITIVE_INFINITY : LONG_TEXT_CHARS;
   const toolName = typeof payload.tool_name === 'string' ? payload.tool_name : null;
   const out: Record<string, unknown> = {};
-  for (const k of Object.keys(payload)) {
+  for (const k of sortedKeys(payload)) {
     const v = payload[k];
     const key = redactString(k, hits);
     switch (k) {

@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { installHook } from '../../src/capture/install.ts';
+import * as spool from '../../src/capture/spool.ts';
+import { readSync, SpoolIO } from '../../src/capture/spool-io.ts';
+import { QuarantineError } from '../../src/types.ts';
+import { tempPaths, writeSpoolFiles } from '../helpers.ts';
+
+const paths = tempPaths('spool-io');
+installHook(paths);
+const logs: string[] = [];
+const io = new SpoolIO(paths, (m) => logs.push(m));
+after(() => io.close());
+
+test('the worker reads records exactly as the synchronous reader does', async () => {
+  writeSpoolFiles(paths, 25);
+  const names = spool.listReady(paths).sort();
+  const viaWorker = await io.read(names, 1 << 20);
+  const direct = readSync(paths, names, 1 << 20);
+  assert.equal(viaWorker.records.length, 25);
+  assert.deepEqual(viaWorker.failures, []);
+  const key = (r: { name: string }) => r.name;
+  const a = [...viaWorker.records].sort((x, y) => key(x).localeCompare(key(y)));
+  const b = [...direct.records].sort((x, y) => key(x).localeCompare(key(y)));
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    const y = b[i];
+    assert.ok(x && y);
+    assert.equal(x.name, y.name);
+    assert.equal(x.path, y.path);
+    assert.equal(x.mtimeMs, y.mtimeMs);
+    assert.equal(x.scope, y.scope);
+    assert.equal(x.projectDir, y.projectDir);
+    assert.ok(Buffer.isBuffer(x.body));
+    assert.ok(x.body.equals(y.body));
+  }
+  assert.deepEqual(logs, [], 'the worker started and answered');
+});
+
+test('oversized files come back as quarantine reasons, vanished files are skipped', async () => {
+  const big = '1.aaaa.project';
+  writeFileSync(join(paths.spoolNew, big), `CT1 /p\n${'x'.repeat(2000)}`);
+  const res = await io.read([big, '2.gone.project'], 1000);
+  assert.equal(res.records.length, 0);
+  assert.equal(res.failures.length, 1);
+  const f = res.failures[0];
+  assert.ok(f?.err instanceof QuarantineError);
+  assert.match((f.err as QuarantineError).reason, /payload too large/);
+});
+
+test('removals happen in the background, are tracked until done, and flush waits for them', async () => {
+  const names = spool.listReady(paths);
+  assert.ok(names.length > 0);
+  io.remove(names);
+  for (const n of names) assert.ok(io.pendingRemoval.has(n));
+  await io.flush();
+  assert.equal(io.pendingRemoval.size, 0);
+  assert.deepEqual(readdirSync(paths.spoolNew), []);
+  for (const n of names) assert.equal(existsSync(join(paths.spoolNew, n)), false);
+});
