@@ -1,6 +1,7 @@
 /**
- * A minimal protobuf writer and reader written from the wire-format spec, independent of protobufjs,
- * so tests can build expected bytes by hand and check what a receiver got.
+ * A minimal protobuf writer and reader and a snappy block decoder, written from the wire-format specs and
+ * independent of protobufjs and snappyjs, so tests can build expected bytes by hand and check what a
+ * receiver got without trusting the code under test.
  */
 
 export function varint(value: number | bigint): Buffer {
@@ -71,4 +72,49 @@ export function readFields(buf: Buffer): PbField[] {
 
 export function fieldsNamed(fields: PbField[], field: number): PbField['value'][] {
   return fields.filter((f) => f.field === field).map((f) => f.value);
+}
+
+/** Decodes a snappy block (format_description.txt of the snappy project: varint length, literals and copies). */
+export function unsnappy(buf: Buffer): Buffer {
+  let pos = 0;
+  let length = 0;
+  for (let shift = 0; ; shift += 7) {
+    const byte = buf[pos++]!;
+    length += (byte & 0x7f) * 2 ** shift;
+    if (byte < 0x80) break;
+  }
+  const out = Buffer.alloc(length);
+  let op = 0;
+  while (pos < buf.length) {
+    const tag = buf[pos++]!;
+    if ((tag & 3) === 0) {
+      let len = (tag >> 2) + 1;
+      if (tag >> 2 >= 60) {
+        const n = (tag >> 2) - 59;
+        len = buf.readUIntLE(pos, n) + 1;
+        pos += n;
+      }
+      buf.copy(out, op, pos, pos + len);
+      pos += len;
+      op += len;
+      continue;
+    }
+    let len: number;
+    let offset: number;
+    if ((tag & 3) === 1) {
+      len = ((tag >> 2) & 7) + 4;
+      offset = ((tag >> 5) << 8) | buf[pos++]!;
+    } else if ((tag & 3) === 2) {
+      len = (tag >> 2) + 1;
+      offset = buf.readUInt16LE(pos);
+      pos += 2;
+    } else {
+      len = (tag >> 2) + 1;
+      offset = buf.readUInt32LE(pos);
+      pos += 4;
+    }
+    for (let i = 0; i < len; i++, op++) out[op] = out[op - offset]!;
+  }
+  if (op !== length) throw new Error(`snappy: ${op} bytes decoded, ${length} declared`);
+  return out;
 }

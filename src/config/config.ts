@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
+import { DEFAULT_FORWARDING, type ForwardingConfig, parseForwardingConfig } from '../sinks/config.ts';
 import type { DataPaths } from './paths.ts';
 
 /** User configuration (`<data dir>/config.yaml`). Every key is optional; defaults below. */
-export interface Config {
+export interface Config extends ForwardingConfig {
   /** 'metadata' (default): contents, prompts and tool output reduced to size/lines/sha256. 'full': kept, redacted. */
   capture: 'metadata' | 'full';
   ingest: {
@@ -26,6 +27,7 @@ export const DEFAULT_CONFIG: Config = {
   capture: 'metadata',
   ingest: { batchSize: 1000, rescanMs: 1000, maxPayloadBytes: 16 * 1024 * 1024, orphanAfterMs: 5 * 60_000 },
   audit: { checkpointEvery: 1000 },
+  ...DEFAULT_FORWARDING,
 };
 
 export class ConfigError extends Error {
@@ -77,5 +79,9 @@ export function loadConfig(paths: Pick<DataPaths, 'config'>): Config {
       orphanAfterMs: num(ing.orphan_after_ms, 'ingest.orphan_after_ms', d.ingest.orphanAfterMs),
     },
     audit: { checkpointEvery: num(aud.checkpoint_every, 'audit.checkpoint_every', d.audit.checkpointEvery) },
+    // sinks, routes, federation (forwarding to remote engines and querying across instances)
+    ...parseForwardingConfig(raw as Record<string, unknown>, (msg) => {
+      throw new ConfigError(`config.yaml: ${msg}`);
+    }),
   };
 }

@@ -16,7 +16,7 @@ import {
   WireFormatError,
   type WireStream,
 } from '../../src/sinks/loki-wire.ts';
-import { pbBytes, pbString, pbVarint } from '../protobuf-by-hand.ts';
+import { pbBytes, pbString, pbVarint } from '../wire-by-hand.ts';
 
 const sample: WireStream[] = [
   {
