@@ -7,10 +7,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { runFreshnessBench } from './freshness.ts';
 import { runHookBench } from './hook.ts';
 import { runIngestBench } from './ingest.ts';
+import { runPushBench } from './push.ts';
 import { runScaleBench } from './scale.ts';
 import { machine } from './util.ts';
 
-const ALL = ['hook', 'ingest', 'freshness', 'scale', 'session'] as const;
+const ALL = ['hook', 'ingest', 'freshness', 'scale', 'push', 'session'] as const;
 const picked = process.argv.slice(2).filter((a) => (ALL as readonly string[]).includes(a));
 const which = picked.length > 0 ? picked : ALL.filter((x) => x !== 'session');
 
@@ -22,6 +23,7 @@ for (const name of which) {
   if (name === 'ingest') results.ingest = await runIngestBench();
   if (name === 'freshness') results.freshness = await runFreshnessBench();
   if (name === 'scale') results.scale = await runScaleBench();
+  if (name === 'push') results.push = await runPushBench();
   if (name === 'session') {
     const { runClaudeSessionBench } = await import('./claude-session.ts');
     results.session = await runClaudeSessionBench();

@@ -21,12 +21,23 @@ export interface Config extends ForwardingConfig {
     /** Signed checkpoint every N entries (also on idle and on shutdown). */
     checkpointEvery: number;
   };
+  /** The Loki-compatible HTTP API (push, query, labels, series, tail). */
+  server: {
+    enabled: boolean;
+    /** Loopback by default: the API has no authentication, so another address opens it to that network. */
+    host: string;
+    /** 0 picks a free port. */
+    port: number;
+    /** Largest request body, compressed or once decoded (413 above it). */
+    maxBodyBytes: number;
+  };
 }
 
 export const DEFAULT_CONFIG: Config = {
   capture: 'metadata',
   ingest: { batchSize: 1000, rescanMs: 1000, maxPayloadBytes: 16 * 1024 * 1024, orphanAfterMs: 5 * 60_000 },
   audit: { checkpointEvery: 1000 },
+  server: { enabled: true, host: '127.0.0.1', port: 3100, maxBodyBytes: 16 * 1024 * 1024 },
   ...DEFAULT_FORWARDING,
 };
 
@@ -40,6 +51,34 @@ function num(v: unknown, key: string, fallback: number): number {
     throw new ConfigError(`config.yaml: ${key} must be a positive number, got ${JSON.stringify(v)}`);
   }
   return v;
+}
+
+function bool(v: unknown, key: string, fallback: boolean): boolean {
+  if (v === undefined || v === null) return fallback;
+  if (typeof v !== 'boolean')
+    throw new ConfigError(`config.yaml: ${key} must be true or false, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function serverSection(v: Record<string, unknown>, d: Config['server']): Config['server'] {
+  const host = v.host ?? d.host;
+  if (typeof host !== 'string' || host.trim() === '') {
+    throw new ConfigError(
+      `config.yaml: server.host must be a host name or address, got ${JSON.stringify(host)}`,
+    );
+  }
+  const port = v.port ?? d.port;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new ConfigError(
+      `config.yaml: server.port must be an integer from 0 to 65535, got ${JSON.stringify(port)}`,
+    );
+  }
+  return {
+    enabled: bool(v.enabled, 'server.enabled', d.enabled),
+    host,
+    port,
+    maxBodyBytes: num(v.max_body_bytes, 'server.max_body_bytes', d.maxBodyBytes),
+  };
 }
 
 /** Reads config.yaml; a missing file means defaults, a broken one is an error that names the problem. */
@@ -79,6 +118,7 @@ export function loadConfig(paths: Pick<DataPaths, 'config'>): Config {
       orphanAfterMs: num(ing.orphan_after_ms, 'ingest.orphan_after_ms', d.ingest.orphanAfterMs),
     },
     audit: { checkpointEvery: num(aud.checkpoint_every, 'audit.checkpoint_every', d.audit.checkpointEvery) },
+    server: serverSection(r.server ?? {}, d.server),
     // sinks, routes, federation (forwarding to remote engines and querying across instances)
     ...parseForwardingConfig(raw as Record<string, unknown>, (msg) => {
       throw new ConfigError(`config.yaml: ${msg}`);

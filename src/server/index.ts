@@ -5,10 +5,11 @@
  *   const api = await startApiServer({ store, pipeline, engine, port: 0 });
  *   api.port; api.url; await api.close();
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { TELEMETRY_VERSION } from '../collector/pipeline.ts';
+import { DEFAULT_CONFIG } from '../config/config.ts';
 import { QueryError } from '../query/api.ts';
 import { WireFormatError } from '../sinks/loki-wire.ts';
 import type { ApiEngine } from './engine.ts';
@@ -20,9 +21,9 @@ import { TailHub } from './tail.ts';
 
 export { HttpError } from './http-errors.ts';
 
-export const DEFAULT_API_HOST = '127.0.0.1';
-export const DEFAULT_API_PORT = 3100;
-export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_API_HOST = DEFAULT_CONFIG.server.host;
+export const DEFAULT_API_PORT = DEFAULT_CONFIG.server.port;
+export const DEFAULT_MAX_BODY_BYTES = DEFAULT_CONFIG.server.maxBodyBytes;
 /** Reported as the Loki version so Grafana enables what it gates on Loki 3 (structured metadata, ...). */
 export const LOKI_COMPAT_VERSION = '3.0.0';
 
@@ -32,7 +33,11 @@ export interface ApiServerOptions {
   store: { maxSeq(): number };
   /** Where pushed entries go (the collector's Pipeline). */
   pipeline: EventSink;
-  engine: ApiEngine;
+  /**
+   * The LogQL engine behind the read routes and the tail. Without one (a push-only relay, or while the
+   * collector is still opening its engine) those routes answer 503.
+   */
+  engine?: ApiEngine;
   host?: string;
   /** 0 picks a free port. */
   port?: number;
@@ -64,8 +69,21 @@ export function buildInfo() {
   };
 }
 
+const noEngine = () => {
+  throw new HttpError(503, 'query engine not available: this server only accepts pushes');
+};
+
 function apiRouter(opts: ApiServerOptions, maxBodyBytes: number): Router {
-  const q = queryRoutes(opts.engine, maxBodyBytes);
+  const q = opts.engine
+    ? queryRoutes(opts.engine, maxBodyBytes)
+    : {
+        queryRange: noEngine,
+        instantQuery: noEngine,
+        labels: noEngine,
+        labelValues: noEngine,
+        series: noEngine,
+        indexStats: noEngine,
+      };
   const read = ['GET', 'POST'];
   return new Router()
     .on('GET', '/ready', ({ res }) => sendText(res, 200, 'ready'))
@@ -105,7 +123,7 @@ function rejectUpgrade(socket: Duplex, e: HttpError): void {
   if (socket.destroyed) return;
   const body = `${e.message}\n`;
   socket.end(
-    `HTTP/1.1 ${e.status} ${e.status === 400 ? 'Bad Request' : 'Error'}\r\n` +
+    `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status] ?? 'Error'}\r\n` +
       'Content-Type: text/plain; charset=utf-8\r\n' +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
@@ -130,7 +148,9 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const log = opts.log ?? (() => {});
   const router = apiRouter(opts, maxBodyBytes);
-  const tails = new TailHub(opts.store, opts.engine, { pollMs: opts.tailPollMs, log });
+  const tails = opts.engine
+    ? new TailHub(opts.store, opts.engine, { pollMs: opts.tailPollMs, log })
+    : undefined;
 
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -149,6 +169,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname !== TAIL_PATH) return rejectUpgrade(socket, new HttpError(404, '404 page not found'));
     if (!originAllowed(req)) return rejectUpgrade(socket, new HttpError(403, 'cross-origin tail refused'));
+    if (!tails) return rejectUpgrade(socket, new HttpError(503, 'query engine not available'));
     tails.upgrade(req, socket, head, url).catch((err) => {
       const e = errorResponse(err);
       if (e.status === 500) log(`api: tail: ${(err as Error)?.stack ?? String(err)}`);
@@ -179,7 +200,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     close() {
       closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-        await tails.close();
+        await tails?.close();
         server.closeIdleConnections();
         // Requests still running get a moment to finish, then their connections are cut.
         const cut = setTimeout(() => server.closeAllConnections(), 2000);
