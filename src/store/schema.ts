@@ -2,9 +2,13 @@
  * Store schema and migrations.
  *
  * events        one row per event; `seq` is store order (monotonic, never reused), `line` the full
- *               event as JSON, the other columns are copies of the fields queries filter on.
+ *               event as JSON (or a pushed foreign line verbatim), the other columns are copies of the
+ *               fields queries filter on: every LogQL label is a column (v2 added host, scope, agent_type,
+ *               user_id, the line's size in bytes, a pushed line's ns timestamp and its foreign labels).
  * sessions      per-session summary, maintained by insertBatch so listing sessions never scans events.
  * session_agents  distinct subagent ids per session (feeds sessions.agents).
+ * rollup_minute per-minute event counts and bytes over the low-cardinality labels (see rollup.ts), kept
+ *               exact by insertBatch so aggregate queries need not scan events.
  * meta          key/value: schema_version, counters (events, sessions) and audit_seq, the highest
  *               audit log seq whose event is in the store (crash recovery resumes after it).
  *
@@ -12,8 +16,9 @@
  */
 
 import type BetterSqlite3 from 'better-sqlite3';
+import { ROLLUP_REBUILD, ROLLUP_TABLE } from './rollup.ts';
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 export const META_SCHEMA_VERSION = 'schema_version';
 export const META_EVENTS = 'events';
@@ -83,7 +88,33 @@ CREATE TABLE session_agents (
 INSERT INTO meta (key, value) VALUES ('${META_EVENTS}', 0), ('${META_SESSIONS}', 0), ('${META_AUDIT_SEQ}', 0);
 `;
 
-const MIGRATIONS: Migration[] = [{ version: 1, sql: V1 }];
+/**
+ * v2: the label columns the LogQL engine selects on, copied from the event JSON for stores written by v1
+ * (which only ever held our own events), and the per-minute rollup built from the rows already there.
+ */
+const V2 = `
+ALTER TABLE events ADD COLUMN host TEXT;
+ALTER TABLE events ADD COLUMN scope TEXT;
+ALTER TABLE events ADD COLUMN agent_type TEXT;
+ALTER TABLE events ADD COLUMN user_id TEXT;
+ALTER TABLE events ADD COLUMN line_bytes INTEGER;
+ALTER TABLE events ADD COLUMN ts_ns TEXT;
+ALTER TABLE events ADD COLUMN extra_labels TEXT;
+ALTER TABLE events ADD COLUMN extra_metadata TEXT;
+UPDATE events SET
+  host = json_extract(line, '$.metadata.host'),
+  scope = json_extract(line, '$.metadata.scope'),
+  agent_type = json_extract(line, '$.agent_type'),
+  user_id = json_extract(line, '$.metadata.user_id'),
+  line_bytes = octet_length(line);
+${ROLLUP_TABLE}
+${ROLLUP_REBUILD}
+`;
+
+const MIGRATIONS: Migration[] = [
+  { version: 1, sql: V1 },
+  { version: 2, sql: V2 },
+];
 
 export class StoreSchemaError extends Error {
   constructor(message: string) {
@@ -102,17 +133,20 @@ export function schemaVersion(db: BetterSqlite3.Database): number {
   return row ? Number(row.value) : 0;
 }
 
-/** Bring the schema up to SCHEMA_VERSION. Returns the version found before migrating. */
-export function migrate(db: BetterSqlite3.Database): number {
+/**
+ * Bring the schema up to SCHEMA_VERSION (or `target`, for tests that need an older store). Returns the
+ * version found before migrating.
+ */
+export function migrate(db: BetterSqlite3.Database, target = SCHEMA_VERSION): number {
   const from = schemaVersion(db);
   if (from > SCHEMA_VERSION) {
     throw new StoreSchemaError(`store schema version ${from} is newer than this program's ${SCHEMA_VERSION}`);
   }
-  if (from === SCHEMA_VERSION) return from;
+  if (from >= target) return from;
   db.transaction(() => {
     db.exec('CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID');
     for (const m of MIGRATIONS) {
-      if (m.version <= from) continue;
+      if (m.version <= from || m.version > target) continue;
       db.exec(m.sql);
       db.prepare(
         'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
@@ -126,7 +160,8 @@ export function migrate(db: BetterSqlite3.Database): number {
 export function dropAll(db: BetterSqlite3.Database): void {
   db.transaction(() => {
     db.exec(
-      'DROP TABLE IF EXISTS events; DROP TABLE IF EXISTS sessions; DROP TABLE IF EXISTS session_agents;',
+      'DROP TABLE IF EXISTS events; DROP TABLE IF EXISTS sessions; DROP TABLE IF EXISTS session_agents;' +
+        ' DROP TABLE IF EXISTS rollup_minute;',
     );
     db.exec('DROP TABLE IF EXISTS meta;');
   }).immediate();

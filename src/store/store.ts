@@ -12,6 +12,7 @@ import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { TelemetryEvent } from '../types.ts';
+import { ROLLUP_REBUILD, ROLLUP_UPSERT, RollupBatch } from './rollup.ts';
 import {
   dropAll,
   META_AUDIT_SEQ,
@@ -112,11 +113,13 @@ export interface StoreOptions {
 
 export const DEFAULT_QUERY_LIMIT = 1000;
 export const DEFAULT_SESSIONS_LIMIT = 100;
+const MAX_CACHED_STATEMENTS = 500;
 
 const INSERT_EVENT = `INSERT INTO events
   (id, audit_seq, ts, level, event_type, hook_event, session_id, project_path, project_name, tool_name,
-   tool_use_id, agent_id, file_path, command, outside_scope, duration_ms, success, line)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+   tool_use_id, agent_id, file_path, command, outside_scope, duration_ms, success, line,
+   host, scope, agent_type, user_id, line_bytes, ts_ns, extra_labels, extra_metadata)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
   ON CONFLICT (id) DO NOTHING`;
 
 const SESSION_COLUMNS =
@@ -141,6 +144,10 @@ function str(v: unknown): string | null {
 
 function bool01(v: unknown): number | null {
   return v === true ? 1 : v === false ? 0 : null;
+}
+
+function labelsJson(v: Record<string, string> | undefined): string | null {
+  return v !== undefined && v !== null ? JSON.stringify(v) : null;
 }
 
 function num(v: unknown): number | null {
@@ -175,8 +182,10 @@ export class Store {
     existing: Stmt;
     projects: Stmt;
     sessionPrefix: Stmt;
+    rollupUpsert: Stmt;
   };
   private readonly queryCache = new Map<string, Stmt>();
+  private readonly functions = new Set<string>();
   private txInsert!: (rows: readonly StoreRow[]) => InsertResult;
 
   private constructor(file: string, db: Database.Database, readonly: boolean) {
@@ -310,12 +319,7 @@ export class Store {
       const base = params.splice(0);
       params.push(filter.event, ...base, limit, filter.event, filter.event, ...base, limit, limit);
     }
-    let stmt = this.queryCache.get(sql);
-    if (!stmt) {
-      stmt = this.db.prepare(sql);
-      this.queryCache.set(sql, stmt);
-    }
-    return parseLines(stmt.all(...params) as { line: string }[]);
+    return parseLines(this.cached(sql).all(...params) as { line: string }[]);
   }
 
   /** All events of one session in time order (ts, then store order). */
@@ -350,12 +354,7 @@ export class Store {
       `SELECT ${SESSION_COLUMNS} FROM sessions${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''}` +
       ' ORDER BY last_ts DESC, session_id LIMIT ?';
     params.push(Math.max(0, Math.floor(filter.limit ?? DEFAULT_SESSIONS_LIMIT)));
-    let stmt = this.queryCache.get(sql);
-    if (!stmt) {
-      stmt = this.db.prepare(sql);
-      this.queryCache.set(sql, stmt);
-    }
-    return stmt.all(...params) as SessionSummary[];
+    return this.cached(sql).all(...params) as SessionSummary[];
   }
 
   /** Projects seen, most recently active first (aggregated from the session summaries). */
@@ -376,6 +375,34 @@ export class Store {
     };
   }
 
+  /**
+   * A read-only statement for the query engine (prepared once per SQL text and kept). Throws for SQL that
+   * would write, so the engine works the same on a read-only store and on the collector's own.
+   */
+  select(sql: string): Stmt {
+    const stmt = this.cached(sql);
+    if (!stmt.readonly) throw new Error('store.select() only runs statements that read');
+    return stmt;
+  }
+
+  /** Registers a deterministic SQL function (e.g. REGEXP) on this connection; later calls are no-ops. */
+  defineFunction(name: string, fn: (...args: never[]) => unknown): void {
+    if (this.functions.has(name)) return;
+    this.db.function(name, { deterministic: true }, fn as (...args: unknown[]) => unknown);
+    this.functions.add(name);
+  }
+
+  /** Rebuild the per-minute rollup from the events (it is kept exact on insert; this is for repair). */
+  rebuildRollups(): void {
+    if (this.readonly) throw new Error('store is open read-only');
+    this.db
+      .transaction(() => {
+        this.db.exec('DELETE FROM rollup_minute');
+        this.db.exec(ROLLUP_REBUILD);
+      })
+      .immediate();
+  }
+
   /** Delete every event, summary and counter (to rebuild the store from the audit log). */
   reset(): void {
     if (this.readonly) throw new Error('store is open read-only');
@@ -389,6 +416,17 @@ export class Store {
     if (!this.db.open) return;
     if (!this.readonly) this.db.pragma('optimize');
     this.db.close();
+  }
+
+  private cached(sql: string): Stmt {
+    let stmt = this.queryCache.get(sql);
+    if (!stmt) {
+      // Query texts vary with the filters used; keep the cache bounded.
+      if (this.queryCache.size >= MAX_CACHED_STATEMENTS) this.queryCache.clear();
+      stmt = this.db.prepare(sql);
+      this.queryCache.set(sql, stmt);
+    }
+    return stmt;
   }
 
   private meta(key: string): number {
@@ -434,6 +472,7 @@ export class Store {
            max(last_ts) AS last_ts
          FROM sessions GROUP BY project_path ORDER BY last_ts DESC`,
       ),
+      rollupUpsert: db.prepare(ROLLUP_UPSERT),
     };
     if (writable) this.txInsert = this.db.transaction((rows: readonly StoreRow[]) => this.insertRows(rows));
     else
@@ -447,25 +486,40 @@ export class Store {
     const deltas = new Map<string, SessionDelta>();
     let inserted = 0;
     let maxAudit = 0;
+    const rollup = new RollupBatch();
     for (const { event: e, auditSeq, line } of rows) {
       if (auditSeq > maxAudit) maxAudit = auditSeq;
       const ts = eventTime(e);
       const d = e.action_details ?? {};
+      const md = e.metadata ?? {};
       const outside = bool01(d.outside_project_scope);
       const success = bool01(e.success);
       const agentId = str(e.agent_id);
       const sessionId = typeof e.session_id === 'string' ? e.session_id : '';
+      const text = line ?? JSON.stringify(e);
+      const bytes = Buffer.byteLength(text);
+      const level = str(e.level);
+      const eventType = str(e.event_type);
+      const hook = str(e.hook_event);
+      const project = str(e.project_name);
+      const tool = str(e.tool_name);
+      const host = str(md.host);
+      const scope = str(md.scope);
+      const agentType = str(e.agent_type);
+      const user = str(md.user_id);
+      const extraLabels = labelsJson(e.extra_labels);
+      const extraMetadata = labelsJson(e.extra_metadata);
       const info = s.insert.run(
         e.id,
         Number.isSafeInteger(auditSeq) ? auditSeq : null,
         ts,
-        str(e.level),
-        str(e.event_type),
-        str(e.hook_event),
+        level,
+        eventType,
+        hook,
         sessionId,
         str(e.project_path),
-        str(e.project_name),
-        str(e.tool_name),
+        project,
+        tool,
         str(e.tool_use_id),
         agentId,
         str(d.file_path),
@@ -473,10 +527,31 @@ export class Store {
         outside,
         num(e.duration_ms),
         success,
-        line ?? JSON.stringify(e),
+        text,
+        host,
+        scope,
+        agentType,
+        user,
+        bytes,
+        str(e.timestamp_ns),
+        extraLabels,
+        extraMetadata,
       );
       if (info.changes === 0) continue;
       inserted++;
+      // Same order as ROLLUP_COLUMNS.
+      rollup.add(extraLabels !== null || extraMetadata !== null, ts, bytes, [
+        host,
+        project,
+        eventType,
+        level,
+        tool,
+        hook,
+        scope,
+        outside,
+        agentType,
+        user,
+      ]);
       let sd = deltas.get(sessionId);
       if (!sd) {
         sd = {
@@ -535,10 +610,98 @@ export class Store {
         id,
       );
     }
+    rollup.flush(s.rollupUpsert);
     if (inserted > 0) s.metaAdd.run(inserted, META_EVENTS);
     if (newSessions > 0) s.metaAdd.run(newSessions, META_SESSIONS);
     if (maxAudit > 0) s.metaMax.run(maxAudit, META_AUDIT_SEQ);
     return { inserted, duplicates: rows.length - inserted };
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Operations: export, backup, retention, health (src/ops)
+
+  /**
+   * Events matching `filter` (its limit and order are ignored), oldest first, one row at a time: the
+   * statement is stepped lazily, so any number of rows is read in constant memory. The connection is busy
+   * until the iterator is done or returned.
+   */
+  iterateExport(filter: Omit<QueryFilter, 'limit' | 'order'> = {}): IterableIterator<ExportRow> {
+    const { where, params } = exportWhere(filter);
+    return this.db
+      .prepare(`SELECT ${EXPORT_COLUMNS} FROM events${where} ORDER BY ts, seq`)
+      .iterate(...params) as IterableIterator<ExportRow>;
+  }
+
+  /** How many events `iterateExport(filter)` yields. */
+  countExport(filter: Omit<QueryFilter, 'limit' | 'order'> = {}): number {
+    const { where, params } = exportWhere(filter);
+    return (this.db.prepare(`SELECT count(*) AS n FROM events${where}`).get(...params) as { n: number }).n;
+  }
+
+  /** A consistent copy of the database at `dest` (SQLite online backup; writers may carry on meanwhile). */
+  async backupTo(dest: string): Promise<void> {
+    await this.db.backup(dest);
+  }
+
+  /**
+   * Deletes up to `limit` of the oldest events with a time before `before` (ms), in one transaction. Session
+   * summaries, subagent lists and rollups stay; the event counter follows. Returns how many were deleted.
+   */
+  deleteEventsBefore(before: number, limit: number): number {
+    if (this.readonly) throw new Error('store is open read-only');
+    return this.db.transaction(() => {
+      const n = this.db
+        .prepare(
+          'DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE ts < ? ORDER BY ts, seq LIMIT ?)',
+        )
+        .run(before, limit).changes;
+      if (n > 0) this.s.metaAdd.run(-n, META_EVENTS);
+      return n;
+    })();
+  }
+
+  /** Time (ms) of the event `offset` places from the oldest, or null when there are not that many. */
+  eventTimeAt(offset: number): number | null {
+    const r = this.db.prepare('SELECT ts FROM events ORDER BY ts, seq LIMIT 1 OFFSET ?').get(offset) as
+      | { ts: number }
+      | undefined;
+    return r ? r.ts : null;
+  }
+
+  /** Bytes the database file uses: total pages and pages on the free list, times the page size. */
+  spaceUsage(): { fileBytes: number; freeBytes: number } {
+    const pageSize = Number(this.db.pragma('page_size', { simple: true }));
+    const pages = Number(this.db.pragma('page_count', { simple: true }));
+    const free = Number(this.db.pragma('freelist_count', { simple: true }));
+    return { fileBytes: pages * pageSize, freeBytes: free * pageSize };
+  }
+
+  /**
+   * Gives free pages back to the file system. Incremental where the database allows it; a store created
+   * without auto_vacuum is switched to incremental by one full VACUUM (only when there is something to free),
+   * so later compactions are incremental. The WAL is truncated afterwards.
+   */
+  compact(): { mode: 'incremental' | 'full' | 'none'; freedBytes: number } {
+    if (this.readonly) throw new Error('store is open read-only');
+    const before = this.spaceUsage().fileBytes;
+    let mode: 'incremental' | 'full' | 'none' = 'none';
+    if (Number(this.db.pragma('auto_vacuum', { simple: true })) === 2) {
+      this.db.pragma('incremental_vacuum');
+      mode = 'incremental';
+    } else if (this.spaceUsage().freeBytes > 0) {
+      this.db.pragma('auto_vacuum = INCREMENTAL');
+      this.db.exec('VACUUM');
+      mode = 'full';
+    }
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    return { mode, freedBytes: Math.max(0, before - this.spaceUsage().fileBytes) };
+  }
+
+  /** SQLite's quick_check: an empty list when the database is sound, else its findings. */
+  quickCheck(): string[] {
+    const rows = this.db.pragma('quick_check') as { quick_check: string }[];
+    const found = rows.map((r) => r.quick_check);
+    return found.length === 1 && found[0] === 'ok' ? [] : found;
   }
 }
 
@@ -547,4 +710,51 @@ function parseLines(rows: { line: string }[]): TelemetryEvent[] {
   for (let i = 0; i < rows.length; i++)
     out[i] = JSON.parse((rows[i] as { line: string }).line) as TelemetryEvent;
   return out;
+}
+
+/** One row of an export: the event's line and the columns copied from it. */
+export interface ExportRow {
+  seq: number;
+  id: string;
+  audit_seq: number | null;
+  /** Event time, ms since epoch. */
+  ts: number;
+  level: string | null;
+  event_type: string | null;
+  hook_event: string | null;
+  session_id: string | null;
+  project_path: string | null;
+  project_name: string | null;
+  tool_name: string | null;
+  tool_use_id: string | null;
+  agent_id: string | null;
+  file_path: string | null;
+  command: string | null;
+  outside_scope: number | null;
+  duration_ms: number | null;
+  success: number | null;
+  line: string;
+}
+
+const EXPORT_COLUMNS =
+  'seq, id, audit_seq, ts, level, event_type, hook_event, session_id, project_path, project_name, tool_name, ' +
+  'tool_use_id, agent_id, file_path, command, outside_scope, duration_ms, success, line';
+
+function exportWhere(filter: Omit<QueryFilter, 'limit' | 'order'>): { where: string; params: unknown[] } {
+  const conds: string[] = [];
+  const params: unknown[] = [];
+  const add = (sql: string, ...values: unknown[]) => {
+    conds.push(sql);
+    params.push(...values);
+  };
+  if (filter.session !== undefined) add('session_id = ?', filter.session);
+  if (filter.project !== undefined)
+    add(filter.project.startsWith('/') ? 'project_path = ?' : 'project_name = ?', filter.project);
+  if (filter.tool !== undefined) add('tool_name = ?', filter.tool);
+  if (filter.event !== undefined) add('(event_type = ? OR hook_event = ?)', filter.event, filter.event);
+  if (filter.outsideScope === true) add('outside_scope = 1');
+  else if (filter.outsideScope === false) add('outside_scope IS NOT 1');
+  if (filter.since !== undefined) add('ts >= ?', filter.since);
+  if (filter.until !== undefined) add('ts < ?', filter.until);
+  return { where: conds.length > 0 ? ` WHERE ${conds.join(' AND ')}` : '', params };
 }

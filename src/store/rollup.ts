@@ -1,0 +1,133 @@
+/**
+ * Per-minute rollup: event counts and line bytes per minute and per combination of the low-cardinality
+ * labels, so that `sum by (tool) (count_over_time(...[1m]))` over a day reads a few thousand rollup rows
+ * instead of a million events.
+ *
+ * Exactness: a rollup row covers the event times (minute * 60000, (minute + 1) * 60000] ms, the same
+ * left-open window LogQL ranges use, so a range of whole minutes ending on a minute is a sum of rollup rows.
+ * insertBatch adds exactly the rows it inserted (duplicates change nothing); reset and the v2 migration
+ * rebuild it from the events. Rows that carry labels of no column of ours (pushed foreign lines with extra
+ * labels or metadata) are counted with `foreign_line = 1`: the rollup cannot answer for their labels, so
+ * the query planner uses it only for time ranges without such rows.
+ */
+
+/** The events columns the rollup keeps, in key order (same names in both tables). */
+export const ROLLUP_COLUMNS = [
+  'host',
+  'project_name',
+  'event_type',
+  'level',
+  'tool_name',
+  'hook_event',
+  'scope',
+  'outside_scope',
+  'agent_type',
+  'user_id',
+] as const;
+
+export type RollupColumn = (typeof ROLLUP_COLUMNS)[number];
+
+const DIM_DEFS = ROLLUP_COLUMNS.map((c) => (c === 'outside_scope' ? `${c} INTEGER` : `${c} TEXT`)).join(', ');
+
+export const ROLLUP_TABLE = `
+CREATE TABLE rollup_minute (
+  foreign_line INTEGER NOT NULL,
+  minute INTEGER NOT NULL,
+  dims TEXT NOT NULL,
+  ${DIM_DEFS},
+  n INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  PRIMARY KEY (foreign_line, minute, dims)
+) WITHOUT ROWID;`;
+
+/** Separator of the values in a dims key (a control character no label value of ours contains). */
+const SEP = '\x1f';
+
+/** floor((ts - 1) / 60000) in SQL, also for ts <= 0 (SQLite's integer division truncates). */
+const MINUTE_SQL = '((ts - 1) - (((ts - 1) % 60000) + 60000) % 60000) / 60000';
+
+/** The dims key in SQL: the same text dimsKey() builds in JS. */
+const DIMS_SQL = ROLLUP_COLUMNS.map((c) => `coalesce(${c}, '')`).join(` || char(31) || `);
+
+export const ROLLUP_REBUILD = `
+INSERT INTO rollup_minute (foreign_line, minute, dims, ${ROLLUP_COLUMNS.join(', ')}, n, bytes)
+SELECT foreign_line, minute, dims, ${ROLLUP_COLUMNS.map((c) => `max(${c})`).join(', ')}, count(*), sum(line_bytes)
+FROM (
+  SELECT (extra_labels IS NOT NULL OR extra_metadata IS NOT NULL) AS foreign_line, ${MINUTE_SQL} AS minute,
+    ${DIMS_SQL} AS dims, ${ROLLUP_COLUMNS.map((c) => `nullif(${c}, '') AS ${c}`).join(', ')}, coalesce(line_bytes, 0) AS line_bytes
+  FROM events
+)
+GROUP BY foreign_line, minute, dims;`;
+
+export const ROLLUP_UPSERT = `INSERT INTO rollup_minute (foreign_line, minute, dims, ${ROLLUP_COLUMNS.join(', ')}, n, bytes)
+  VALUES (${new Array(ROLLUP_COLUMNS.length + 5).fill('?').join(', ')})
+  ON CONFLICT (foreign_line, minute, dims) DO UPDATE SET n = n + excluded.n, bytes = bytes + excluded.bytes`;
+
+/** The rollup minute of an event time in ms: the minute whose (start, end] holds it. */
+export function minuteOf(ts: number): number {
+  return Math.floor((ts - 1) / 60000);
+}
+
+/** Values of the rollup columns of one event, in ROLLUP_COLUMNS order ('' and null both stored as NULL). */
+export type DimValues = (string | number | null)[];
+
+interface Cell {
+  foreign: number;
+  minute: number;
+  values: DimValues;
+  n: number;
+  bytes: number;
+}
+
+type Level = Map<string | number | null, Level | Cell>;
+
+/**
+ * Rollup deltas of one insert batch, aggregated in memory and written as a few upserts. Cells are found
+ * through one map level per column: cheaper per event than building and hashing a joined key string.
+ */
+export class RollupBatch {
+  private readonly root = new Map<number, Level>();
+  private readonly cells: Cell[] = [];
+
+  add(foreign: boolean, ts: number, bytes: number, values: DimValues): void {
+    const minute = minuteOf(ts);
+    const f = foreign ? 1 : 0;
+    const top = minute * 2 + f;
+    let level = this.root.get(top);
+    if (!level) {
+      level = new Map();
+      this.root.set(top, level);
+    }
+    const last = values.length - 1;
+    for (let i = 0; i < last; i++) {
+      const v = values[i] ?? null;
+      let next = level.get(v) as Level | undefined;
+      if (!next) {
+        next = new Map();
+        level.set(v, next);
+      }
+      level = next;
+    }
+    const v = values[last] ?? null;
+    const cell = level.get(v) as Cell | undefined;
+    if (cell) {
+      cell.n++;
+      cell.bytes += bytes;
+      return;
+    }
+    const created: Cell = { foreign: f, minute, values, n: 1, bytes };
+    level.set(v, created);
+    this.cells.push(created);
+  }
+
+  /** Writes the deltas with `upsert` (a statement prepared from ROLLUP_UPSERT) and forgets them. */
+  flush(upsert: { run(...params: unknown[]): unknown }): void {
+    for (const c of this.cells) {
+      const dims = c.values.map((v) => (v === null ? '' : String(v))).join(SEP);
+      const stored = c.values.map((v) => (v === '' ? null : v));
+      upsert.run(c.foreign, c.minute, dims, ...stored, c.n, c.bytes);
+    }
+    this.cells.length = 0;
+    this.root.clear();
+  }
+}
