@@ -7,6 +7,7 @@ import { type Command, out } from './command.ts';
 import { connect, disconnect, projects } from './connect.ts';
 import { restart, setup, start, status, stop } from './daemon.ts';
 import { demo } from './demo.ts';
+import { exportCmd } from './export.ts';
 import { logs, query, sessions } from './query.ts';
 
 const COMMANDS: Command[] = [
@@ -24,6 +25,7 @@ const COMMANDS: Command[] = [
   verify,
   reindex,
   demo,
+  exportCmd,
 ];
 
 function usage(): string {
