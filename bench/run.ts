@@ -4,6 +4,7 @@
  * document with the machine description. BENCHMARKS.md records the results.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { runFederationBench } from './federation.ts';
 import { runFreshnessBench } from './freshness.ts';
 import { runHookBench } from './hook.ts';
 import { runIngestBench } from './ingest.ts';
@@ -11,7 +12,7 @@ import { runPushBench } from './push.ts';
 import { runScaleBench } from './scale.ts';
 import { machine } from './util.ts';
 
-const ALL = ['hook', 'ingest', 'freshness', 'scale', 'push', 'session'] as const;
+const ALL = ['hook', 'ingest', 'freshness', 'scale', 'push', 'federation', 'session'] as const;
 const picked = process.argv.slice(2).filter((a) => (ALL as readonly string[]).includes(a));
 const which = picked.length > 0 ? picked : ALL.filter((x) => x !== 'session');
 
@@ -24,6 +25,7 @@ for (const name of which) {
   if (name === 'freshness') results.freshness = await runFreshnessBench();
   if (name === 'scale') results.scale = await runScaleBench();
   if (name === 'push') results.push = await runPushBench();
+  if (name === 'federation') results.federation = await runFederationBench();
   if (name === 'session') {
     const { runClaudeSessionBench } = await import('./claude-session.ts');
     results.session = await runClaudeSessionBench();
