@@ -338,6 +338,20 @@ describe('Loki sink', () => {
     assert.equal(sinks.status()[0]!.state, 'stopped');
   });
 
+  it('flushes a partial batch at stop instead of waiting out batch_wait_ms', async () => {
+    const { home, audit } = setup('loki-flush');
+    const r = await receiver(() => ({ status: 204 }));
+    const sinks = await run(home, [sinkConfig({ url: r.url, batchWaitMs: 60_000 })], audit);
+    const events = fixtureEvents(3);
+    audit.append(events);
+    sinks.notify();
+    await sleep(100);
+    assert.equal(r.requests.length, 0, 'still waiting for a fuller batch');
+    await sinks.stop(1_000);
+    assert.deepEqual(r.accepted.flatMap(lokiIds).sort(), events.map((e) => e.id).sort());
+    assert.equal(await readCursor(join(sinksDir({ home }), 'remote.cursor')), 3);
+  });
+
   it('aborts a hung request at the stop deadline without moving the cursor', async () => {
     const { home, audit } = setup('loki-hang');
     const r = await receiver(() => null);
