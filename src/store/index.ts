@@ -4,6 +4,7 @@ export {
   DEFAULT_QUERY_LIMIT,
   DEFAULT_SESSIONS_LIMIT,
   eventTime,
+  type ForeignLabelName,
   type InsertResult,
   type ProjectSummary,
   type QueryFilter,

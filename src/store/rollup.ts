@@ -40,6 +40,30 @@ CREATE TABLE rollup_minute (
   PRIMARY KEY (foreign_line, minute, dims)
 ) WITHOUT ROWID;`;
 
+export const FOREIGN_LABELS_TABLE = `
+CREATE TABLE foreign_label_names (
+  name TEXT NOT NULL,
+  category TEXT NOT NULL,
+  first_ts INTEGER NOT NULL,
+  last_ts INTEGER NOT NULL,
+  PRIMARY KEY (name, category)
+) WITHOUT ROWID;`;
+
+export const FOREIGN_LABELS_REBUILD = ['stream', 'metadata']
+  .map(
+    (cat) => `
+INSERT INTO foreign_label_names (name, category, first_ts, last_ts)
+SELECT j.key, '${cat}', min(e.ts), max(e.ts)
+FROM events AS e, json_each(e.${cat === 'stream' ? 'extra_labels' : 'extra_metadata'}) AS j
+GROUP BY j.key;`,
+  )
+  .join('\n');
+
+export const FOREIGN_LABELS_UPSERT = `INSERT INTO foreign_label_names (name, category, first_ts, last_ts)
+  VALUES (?, ?, ?, ?)
+  ON CONFLICT (name, category) DO UPDATE SET
+    first_ts = min(first_ts, excluded.first_ts), last_ts = max(last_ts, excluded.last_ts)`;
+
 /** Separator of the values in a dims key (a control character no label value of ours contains). */
 const SEP = '\x1f';
 
@@ -79,6 +103,10 @@ interface Cell {
   bytes: number;
 }
 
+interface Runnable {
+  run(...params: unknown[]): unknown;
+}
+
 type Level = Map<string | number | null, Level | Cell>;
 
 /**
@@ -88,6 +116,23 @@ type Level = Map<string | number | null, Level | Cell>;
 export class RollupBatch {
   private readonly root = new Map<number, Level>();
   private readonly cells: Cell[] = [];
+  private readonly foreignNames = new Map<
+    string,
+    { name: string; category: string; first: number; last: number }
+  >();
+
+  /** Notes the names of a pushed row's foreign labels ('stream') or metadata ('metadata'). */
+  addForeignNames(category: 'stream' | 'metadata', ts: number, labels: Record<string, string>): void {
+    for (const name of Object.keys(labels)) {
+      const key = `${category}${SEP}${name}`;
+      const seen = this.foreignNames.get(key);
+      if (!seen) this.foreignNames.set(key, { name, category, first: ts, last: ts });
+      else {
+        if (ts < seen.first) seen.first = ts;
+        if (ts > seen.last) seen.last = ts;
+      }
+    }
+  }
 
   add(foreign: boolean, ts: number, bytes: number, values: DimValues): void {
     const minute = minuteOf(ts);
@@ -120,8 +165,10 @@ export class RollupBatch {
     this.cells.push(created);
   }
 
-  /** Writes the deltas with `upsert` (a statement prepared from ROLLUP_UPSERT) and forgets them. */
-  flush(upsert: { run(...params: unknown[]): unknown }): void {
+  /** Writes the deltas (statements prepared from ROLLUP_UPSERT and FOREIGN_LABELS_UPSERT), then forgets them. */
+  flush(upsert: Runnable, upsertNames: Runnable): void {
+    for (const f of this.foreignNames.values()) upsertNames.run(f.name, f.category, f.first, f.last);
+    this.foreignNames.clear();
     for (const c of this.cells) {
       const dims = c.values.map((v) => (v === null ? '' : String(v))).join(SEP);
       const stored = c.values.map((v) => (v === '' ? null : v));

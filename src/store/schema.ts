@@ -9,6 +9,7 @@
  * session_agents  distinct subagent ids per session (feeds sessions.agents).
  * rollup_minute per-minute event counts and bytes over the low-cardinality labels (see rollup.ts), kept
  *               exact by insertBatch so aggregate queries need not scan events.
+ * foreign_label_names  names of the labels pushed lines carry that are no column of ours.
  * meta          key/value: schema_version, counters (events, sessions) and audit_seq, the highest
  *               audit log seq whose event is in the store (crash recovery resumes after it).
  *
@@ -16,7 +17,7 @@
  */
 
 import type BetterSqlite3 from 'better-sqlite3';
-import { ROLLUP_REBUILD, ROLLUP_TABLE } from './rollup.ts';
+import { FOREIGN_LABELS_TABLE, ROLLUP_REBUILD, ROLLUP_TABLE } from './rollup.ts';
 
 export const SCHEMA_VERSION = 2;
 
@@ -109,6 +110,7 @@ UPDATE events SET
   line_bytes = octet_length(line);
 ${ROLLUP_TABLE}
 ${ROLLUP_REBUILD}
+${FOREIGN_LABELS_TABLE}
 `;
 
 const MIGRATIONS: Migration[] = [
@@ -161,7 +163,7 @@ export function dropAll(db: BetterSqlite3.Database): void {
   db.transaction(() => {
     db.exec(
       'DROP TABLE IF EXISTS events; DROP TABLE IF EXISTS sessions; DROP TABLE IF EXISTS session_agents;' +
-        ' DROP TABLE IF EXISTS rollup_minute;',
+        ' DROP TABLE IF EXISTS rollup_minute; DROP TABLE IF EXISTS foreign_label_names;',
     );
     db.exec('DROP TABLE IF EXISTS meta;');
   }).immediate();

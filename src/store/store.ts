@@ -12,7 +12,13 @@ import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { TelemetryEvent } from '../types.ts';
-import { ROLLUP_REBUILD, ROLLUP_UPSERT, RollupBatch } from './rollup.ts';
+import {
+  FOREIGN_LABELS_REBUILD,
+  FOREIGN_LABELS_UPSERT,
+  ROLLUP_REBUILD,
+  ROLLUP_UPSERT,
+  RollupBatch,
+} from './rollup.ts';
 import {
   dropAll,
   META_AUDIT_SEQ,
@@ -106,6 +112,13 @@ export interface StoreStats {
   maxAuditSeq: number;
 }
 
+export interface ForeignLabelName {
+  name: string;
+  category: 'stream' | 'metadata';
+  first_ts: number;
+  last_ts: number;
+}
+
 export interface StoreOptions {
   /** Open an existing store for reading only (no migration, no writes). */
   readonly?: boolean;
@@ -183,6 +196,8 @@ export class Store {
     projects: Stmt;
     sessionPrefix: Stmt;
     rollupUpsert: Stmt;
+    foreignNamesUpsert: Stmt;
+    foreignNames: Stmt;
   };
   private readonly queryCache = new Map<string, Stmt>();
   private readonly functions = new Set<string>();
@@ -397,10 +412,19 @@ export class Store {
     if (this.readonly) throw new Error('store is open read-only');
     this.db
       .transaction(() => {
-        this.db.exec('DELETE FROM rollup_minute');
+        this.db.exec('DELETE FROM rollup_minute; DELETE FROM foreign_label_names;');
         this.db.exec(ROLLUP_REBUILD);
+        this.db.exec(FOREIGN_LABELS_REBUILD);
       })
       .immediate();
+  }
+
+  /**
+   * Names of the labels ('stream') and metadata ('metadata') that pushed foreign lines carry beyond our
+   * columns, with the span of event times (ms) they occur in.
+   */
+  foreignLabelNames(): ForeignLabelName[] {
+    return this.s.foreignNames.all() as ForeignLabelName[];
   }
 
   /** Delete every event, summary and counter (to rebuild the store from the audit log). */
@@ -473,6 +497,10 @@ export class Store {
          FROM sessions GROUP BY project_path ORDER BY last_ts DESC`,
       ),
       rollupUpsert: db.prepare(ROLLUP_UPSERT),
+      foreignNamesUpsert: db.prepare(FOREIGN_LABELS_UPSERT),
+      foreignNames: db.prepare(
+        'SELECT name, category, first_ts, last_ts FROM foreign_label_names ORDER BY name, category',
+      ),
     };
     if (writable) this.txInsert = this.db.transaction((rows: readonly StoreRow[]) => this.insertRows(rows));
     else
@@ -539,6 +567,11 @@ export class Store {
       );
       if (info.changes === 0) continue;
       inserted++;
+      if (extraLabels !== null)
+        rollup.addForeignNames('stream', ts, e.extra_labels as Record<string, string>);
+      if (extraMetadata !== null) {
+        rollup.addForeignNames('metadata', ts, e.extra_metadata as Record<string, string>);
+      }
       // Same order as ROLLUP_COLUMNS.
       rollup.add(extraLabels !== null || extraMetadata !== null, ts, bytes, [
         host,
@@ -610,7 +643,7 @@ export class Store {
         id,
       );
     }
-    rollup.flush(s.rollupUpsert);
+    rollup.flush(s.rollupUpsert, s.foreignNamesUpsert);
     if (inserted > 0) s.metaAdd.run(inserted, META_EVENTS);
     if (newSessions > 0) s.metaAdd.run(newSessions, META_SESSIONS);
     if (maxAudit > 0) s.metaMax.run(maxAudit, META_AUDIT_SEQ);

@@ -101,6 +101,10 @@ describe('store v2: label columns and per-minute rollup', () => {
       extra_labels: '{"job":"nginx"}',
       extra_metadata: '{"trace_id":"abc"}',
     });
+    assert.deepEqual(store.foreignLabelNames(), [
+      { name: 'job', category: 'stream', first_ts: T0 + 7, last_ts: T0 + 7 },
+      { name: 'trace_id', category: 'metadata', first_ts: T0 + 7, last_ts: T0 + 7 },
+    ]);
     store.close();
     const r = rollupRows(file);
     assert.deepEqual(
@@ -148,10 +152,16 @@ describe('store v2: label columns and per-minute rollup', () => {
       store.insertBatch(batch);
     }
     assert.equal(store.stats().events, 750);
+    const names = store.foreignLabelNames();
+    assert.deepEqual(
+      names.map((n) => [n.name, n.category]),
+      [['job', 'stream']],
+    );
     store.close();
     const kept = rollupRows(file);
     const again = Store.open(file);
     again.rebuildRollups();
+    assert.deepEqual(again.foreignLabelNames(), names);
     again.close();
     const rebuilt = rollupRows(file);
     assert.deepEqual(kept, rebuilt);
