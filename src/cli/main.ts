@@ -3,12 +3,14 @@ import { TELEMETRY_VERSION } from '../collector/pipeline.ts';
 import { ConfigError } from '../config/config.ts';
 import { helpText, UsageError } from './args.ts';
 import { reindex, verify } from './audit.ts';
+import { backup } from './backup.ts';
 import { type Command, out } from './command.ts';
 import { connect, disconnect, projects } from './connect.ts';
 import { restart, setup, start, status, stop } from './daemon.ts';
 import { demo } from './demo.ts';
 import { exportCmd } from './export.ts';
 import { logs, query, sessions } from './query.ts';
+import { restore } from './restore.ts';
 
 const COMMANDS: Command[] = [
   setup,
@@ -26,6 +28,8 @@ const COMMANDS: Command[] = [
   reindex,
   demo,
   exportCmd,
+  backup,
+  restore,
 ];
 
 function usage(): string {
