@@ -34,9 +34,47 @@ const REDACTED_PREFIX = '<redacted:';
 const PLACEHOLDER =
   /^(?:<|\$|%[A-Za-z_]|\{\{|\*+$|x+$|(?:true|false|null|none|nil|undefined|string|str|number|int|integer|boolean|bool|bytes|any|object|required|optional|secret|password|token|changeme|redacted|\.\.\.)$)/i;
 
+/** Words and shapes of documentation values: `your-api-key-here`, `<token>`, `EXAMPLE`, `xxxxxxxx`. */
+const PLACEHOLDER_SHAPE =
+  /^(?:your|my|an?|the|some)[-_ ]|[-_ ](?:here|goes[-_ ]here)$|x{4,}$|example|dummy|placeholder|fake[-_]|sample|^x{3,}$|^(.)\1+$/i;
+
 export function isPlaceholderValue(v: string): boolean {
-  return v.length < 4 || PLACEHOLDER.test(v) || /^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+$/.test(v);
+  return (
+    v.length < 4 ||
+    PLACEHOLDER.test(v) ||
+    PLACEHOLDER_SHAPE.test(v) ||
+    /^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+$/.test(v)
+  );
 }
+
+/**
+ * A provider-shaped token that is a documented example or filler rather than a credential: AWS's
+ * `AKIAIOSFODNN7EXAMPLE`, `ghp_` followed by a run of one character, `sk-ant-api03-xxxxxxxx...`.
+ */
+export function isPlaceholderToken(m: string): boolean {
+  if (/EXAMPLE/i.test(m)) return true;
+  if (!/([A-Za-z0-9])\1{7,}/.test(m)) return false;
+  // filler: a long run and almost no variety in the rest (`ghp_xxxx...`, `sk-ant-api03-0000...`)
+  const body = m.replace(/^[a-z]{2,5}[-_](?:[a-z0-9]{2,8}-)?/i, '');
+  return new Set(body).size <= 4;
+}
+
+/** Shannon entropy of a string in bits per character. */
+export function shannonEntropy(v: string): number {
+  if (v.length === 0) return 0;
+  const counts = new Map<string, number>();
+  for (const ch of v) counts.set(ch, (counts.get(ch) ?? 0) + 1);
+  let h = 0;
+  for (const n of counts.values()) {
+    const p = n / v.length;
+    h -= p * Math.log2(p);
+  }
+  return h;
+}
+
+/** Below this many bits per character a value under a token/key name is a word or a pattern, not a secret. */
+export const MIN_SECRET_ENTROPY = 2.5;
+const PASSWORD_KEY = /pass|pwd|pw$|^pw|passphrase/i;
 
 // ---- key names that say "secret" -------------------------------------------------------------------
 
@@ -241,6 +279,8 @@ function redactKeyed(s: string, keyRe: RegExp, id: string, isFlag: boolean, hits
     const val = v[2] ?? v[3] ?? v[4] ?? '';
     if (val.startsWith('=') || (isFlag && val.startsWith('-'))) continue;
     if (isPlaceholderValue(val) || ALREADY_REDACTED.test(val)) continue;
+    // Passwords may be plain words; tokens and keys are random: a low-entropy value is not one.
+    if (!PASSWORD_KEY.test(m[1] as string) && shannonEntropy(val) < MIN_SECRET_ENTROPY) continue;
     const quote = v[2] !== undefined ? '"' : v[3] !== undefined ? "'" : '';
     out += `${s.slice(last, end)}${v[1] ?? ''}${quote}${mark(id)}${quote}`;
     last = VALUE.lastIndex;
@@ -356,7 +396,11 @@ export function redactString(input: string, hits?: string[]): string {
     s = s.replace(rule.re, (...args: unknown[]) => {
       const m = args[0] as string;
       // replace() passes: match, groups..., offset, whole text
-      const r = fn ? fn(m, args.slice(1, -2) as (string | undefined)[]) : mark(rule.id);
+      const r = fn
+        ? fn(m, args.slice(1, -2) as (string | undefined)[])
+        : isPlaceholderToken(m)
+          ? m
+          : mark(rule.id);
       if (r !== m) found.push(rule.id);
       return r;
     });
@@ -367,7 +411,7 @@ export function redactString(input: string, hits?: string[]): string {
   s = redactKeyed(s, FLAG_KEY, 'secret-flag', true, found);
   if (AWS_CONTEXT.test(s)) {
     s = s.replace(AWS_SECRET, (m: string, offset: number, whole: string) => {
-      if (!/[A-Z/+]/.test(m) || !/[a-z0-9]/.test(m)) return m;
+      if (!/[A-Z/+]/.test(m) || !/[a-z0-9]/.test(m) || isPlaceholderToken(m)) return m;
       if (!AWS_CONTEXT.test(whole.slice(Math.max(0, offset - 80), offset))) return m;
       found.push('aws-secret-access-key');
       return mark('aws-secret-access-key');

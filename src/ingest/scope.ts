@@ -7,7 +7,9 @@
  */
 import { realpathSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, posix, resolve } from 'node:path';
+import { analyzeCommand } from '../detect/shell/analyze.ts';
+import { bashParserIfReady } from '../detect/shell/grammar.ts';
 
 /**
  * Memo of filesystem lookups (realpath of path prefixes, git top levels). Symlinks and repositories
@@ -204,247 +206,59 @@ export function checkPaths(
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Bash: paths named in a command line (a word scan, not a shell parser)
+// Bash: paths named in a command line, from the parsed command (detect/shell)
 
-const MAX_COMMAND_SCAN = 64 * 1024;
 const MAX_COMMAND_PATHS = 64;
-
-interface Word {
-  text: string;
-  /** Target of a redirection (`>x`, `2>>x`, `<x`): a path even without a slash. */
-  redirect: boolean;
-  /** Contains an unexpandable `$` outside single quotes. */
-  dynamic: boolean;
-}
-
-const isSpace = (c: string) => c === ' ' || c === '\t' || c === '\r';
-const OPERATORS = new Set([';', '|', '(', ')', '`', '\n']);
-
-/** Splits a command line into words: quotes stripped, operators and redirections recognized. */
-function shellWords(src: string): Word[] {
-  const words: Word[] = [];
-  let cur = '';
-  let inWord = false;
-  let dynamic = false;
-  let redirectNext = false;
-  let skipNext: 'none' | 'word' | 'heredoc' = 'none';
-  let heredocs: { delim: string; strip: boolean }[] = [];
-  let pendingHeredoc = false;
-  let heredocStrip = false;
-  const n = src.length;
-
-  const flush = () => {
-    if (!inWord) return;
-    if (pendingHeredoc) {
-      heredocs.push({ delim: cur, strip: heredocStrip });
-      pendingHeredoc = false;
-    } else if (skipNext === 'word') {
-      skipNext = 'none';
-    } else {
-      words.push({ text: cur, redirect: redirectNext, dynamic });
-    }
-    redirectNext = false;
-    cur = '';
-    inWord = false;
-    dynamic = false;
-  };
-
-  let i = 0;
-  while (i < n) {
-    const c = src[i] as string;
-    if (c === '\n') {
-      flush();
-      i++;
-      if (heredocs.length > 0) {
-        // Skip here-document bodies: their lines are data, not words.
-        for (const h of heredocs) {
-          for (;;) {
-            if (i >= n) break;
-            let end = src.indexOf('\n', i);
-            if (end < 0) end = n;
-            const line = src.slice(i, end);
-            i = end + 1;
-            if ((h.strip ? line.replace(/^\t+/, '') : line) === h.delim) break;
-          }
-        }
-        heredocs = [];
-      }
-      continue;
-    }
-    if (isSpace(c)) {
-      flush();
-      i++;
-      continue;
-    }
-    if (c === '#' && !inWord) {
-      const end = src.indexOf('\n', i);
-      i = end < 0 ? n : end;
-      continue;
-    }
-    if (c === '\\') {
-      if (i + 1 < n) {
-        const next = src[i + 1] as string;
-        if (next !== '\n') {
-          cur += next;
-          inWord = true;
-        }
-      }
-      i += 2;
-      continue;
-    }
-    if (c === "'") {
-      const end = src.indexOf("'", i + 1);
-      const stop = end < 0 ? n : end;
-      cur += src.slice(i + 1, stop);
-      inWord = true;
-      i = stop + 1;
-      continue;
-    }
-    if (c === '"') {
-      let j = i + 1;
-      while (j < n && src[j] !== '"') {
-        if (src[j] === '\\' && j + 1 < n) {
-          cur += src[j + 1];
-          j += 2;
-          continue;
-        }
-        if (src[j] === '$') dynamic = true;
-        cur += src[j];
-        j++;
-      }
-      inWord = true;
-      i = j + 1;
-      continue;
-    }
-    if (c === '$' && src[i + 1] === '(') {
-      flush();
-      i += 2;
-      continue;
-    }
-    if (c === '<' && src.startsWith('<redacted:', i)) {
-      // a redaction marker is part of a word, not a redirection
-      const end = src.indexOf('>', i);
-      const stop = end < 0 ? n : end + 1;
-      cur += src.slice(i, stop);
-      inWord = true;
-      i = stop;
-      continue;
-    }
-    if (c === '>' || c === '<' || (c === '&' && src[i + 1] === '>')) {
-      // A word made only of digits right before the operator is a file descriptor (2>file).
-      if (inWord && /^\d+$/.test(cur)) {
-        cur = '';
-        inWord = false;
-        dynamic = false;
-      } else {
-        flush();
-      }
-      let j = i;
-      if (src[j] === '&') j++;
-      const op = src[j] as string;
-      j++;
-      if (op === '<' && src[j] === '<') {
-        j++;
-        if (src[j] === '<') {
-          // here-string: the next word is data
-          skipNext = 'word';
-          i = j + 1;
-          continue;
-        }
-        heredocStrip = src[j] === '-';
-        if (heredocStrip) j++;
-        pendingHeredoc = true;
-        i = j;
-        continue;
-      }
-      if (src[j] === op || src[j] === '|') j++;
-      else if (op === '<' && src[j] === '>') j++;
-      if (src[j] === '&') {
-        // >&2, <&0, >&- duplicate descriptors; >&file is a file
-        j++;
-        let k = j;
-        while (k < n && /[0-9-]/.test(src[k] as string)) k++;
-        if (k > j && (k >= n || !/[^\s;|&()<>]/.test(src[k] as string))) {
-          i = k;
-          continue;
-        }
-      }
-      redirectNext = true;
-      i = j;
-      continue;
-    }
-    if (c === '&' || OPERATORS.has(c)) {
-      flush();
-      i++;
-      continue;
-    }
-    if (c === '$') dynamic = true;
-    cur += c;
-    inWord = true;
-    i++;
-  }
-  flush();
-  return words;
-}
-
-const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*=/;
-const HOME_VAR = /^(?:\$HOME|\$\{HOME\})(?=\/|$)/;
-const PWD_VAR = /^(?:\$PWD|\$\{PWD\})(?=\/|$)/;
-
-function looksLikePath(w: string): boolean {
-  if (w === '' || w === '-' || w.length > 4096) return false;
-  if (w.includes('://')) return false;
-  const c = w.charCodeAt(0);
-  if (c === 47 /* / */ || c === 126 /* ~ */) return true;
-  if (w === '.' || w === '..') return true;
-  const slash = w.indexOf('/');
-  if (slash < 0) return false;
-  // host:path, user@host:path, scheme:... are not local paths
-  const colon = w.indexOf(':');
-  return colon < 0 || colon > slash;
-}
-
-function expandVars(w: string): string | null {
-  if (HOME_VAR.test(w)) w = `~${w.replace(HOME_VAR, '')}`;
-  else if (PWD_VAR.test(w)) w = `.${w.replace(PWD_VAR, '')}`;
-  return w.includes('$') ? null : w;
-}
+/** Stand-ins for the command's cwd and the home directory while analysing (mapped back afterwards). */
+const CWD_MARK = `/\u0001${'/d'.repeat(64)}`;
+const HOME_MARK = '/\u0001home';
+const REDACTED = /<redacted:([a-z0-9-]+)>/g;
+const REDACTED_STANDIN = /\u2063([a-z0-9-]+)\u2063/g;
 
 /**
- * Paths a shell command names: words that look like paths (start with `/`, `~`, `./`, `../`, or contain
- * `/`), redirection targets, `--opt=/path` and `VAR=/path` values. URLs, `-flags`, here-documents and
- * words with unknown `$` expansions are skipped. A heuristic: it does not follow `cd` or expand globs.
+ * Paths a shell command touches, as the parsed facts see them: operands the command reads, writes or
+ * deletes, redirection targets, `--opt=/path` values, paths of nested commands (`bash -c`, `$(...)`,
+ * `find -exec`), with quotes, escapes and known variables resolved. Paths relative to the command's
+ * cwd stay relative (the caller resolves them); `~` stays `~`; after a `cd` they are absolute. Paths
+ * only known at run time, URLs and here-document bodies are not paths.
  */
 export function pathsInCommand(command: string): string[] {
   if (typeof command !== 'string' || command === '') return [];
-  const src = command.length > MAX_COMMAND_SCAN ? command.slice(0, MAX_COMMAND_SCAN) : command;
+  // Redaction markers look like redirections to a shell: hide them while parsing.
+  const src = command.replace(REDACTED, '\u2063$1\u2063');
+  const facts = analyzeCommand(
+    src,
+    {
+      home: HOME_MARK,
+      cwd: CWD_MARK,
+      projectRoot: CWD_MARK,
+      realOf: (p) => p,
+      tempRoots: [],
+      probes: [],
+      budgetMs: 50,
+    },
+    bashParserIfReady(),
+  );
   const out: string[] = [];
-  const add = (p: string | null) => {
-    if (p !== null && p !== '' && !out.includes(p) && out.length < MAX_COMMAND_PATHS) out.push(p);
-  };
-  for (const w of shellWords(src)) {
-    let text = w.text;
-    if (w.dynamic || text.includes('$')) {
-      const e = expandVars(text);
-      if (e === null) continue;
-      text = e;
-    }
-    if (w.redirect) {
-      if (text !== '' && !text.includes('://')) add(text);
-      continue;
-    }
-    if (text.charCodeAt(0) === 45 /* - */) {
-      const eq = text.indexOf('=');
-      if (eq > 0 && looksLikePath(text.slice(eq + 1))) add(text.slice(eq + 1));
-      continue;
-    }
-    if (ASSIGNMENT.test(text)) {
-      for (const part of text.slice(text.indexOf('=') + 1).split(':')) if (looksLikePath(part)) add(part);
-      continue;
-    }
-    if (looksLikePath(text)) add(text);
+  for (const f of facts.paths) {
+    if (out.length >= MAX_COMMAND_PATHS) break;
+    if (f.dynamic || f.source === 'glob' || f.source === 'cwd') continue;
+    const p = shownPath(f.raw, f.canonical).replace(REDACTED_STANDIN, '<redacted:$1>');
+    if (p !== '' && !out.includes(p)) out.push(p);
   }
   return out;
+}
+
+/** The path as the command wrote it when relative to the original cwd, else its canonical form. */
+function shownPath(raw: string, canonical: string): string {
+  if (raw.startsWith(HOME_MARK)) return `~${raw.slice(HOME_MARK.length)}`;
+  if (raw.charCodeAt(0) === 47) return raw;
+  const asWritten = posix.normalize(`${CWD_MARK}/${raw}`);
+  if (asWritten === canonical || asWritten === `${canonical}/`) return raw;
+  // relative to a directory the command cd'd into
+  if (canonical.startsWith(HOME_MARK)) return `~${canonical.slice(HOME_MARK.length)}`;
+  if (canonical.startsWith(CWD_MARK)) return posix.relative(CWD_MARK, canonical) || '.';
+  return canonical;
 }
 
 /** Static (glob-free) leading part of a glob pattern when it names a place: `/etc/**` -> `/etc`. */

@@ -461,7 +461,12 @@ describe('normalize: scope', () => {
       true,
       ['/etc/passwd'],
     ],
-    ['Bash cd /tmp && cat x', tool('PreToolUse', 'Bash', { command: 'cd /tmp && cat x' }), true, ['/tmp']],
+    [
+      'Bash cd /tmp && cat x',
+      tool('PreToolUse', 'Bash', { command: 'cd /tmp && cat x' }),
+      true,
+      ['/tmp', '/tmp/x'],
+    ],
     ['Bash 2>/dev/null', tool('PreToolUse', 'Bash', { command: 'ls src 2>/dev/null' }), false, []],
     [
       'Bash while cwd is outside',

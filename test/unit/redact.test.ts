@@ -28,7 +28,7 @@ const SAMPLE_SECRETS = {
   anthropic: `sk-ant-api03-${fill(93, undefined, 1)}AA`,
   openaiProject: `sk-proj-${fill(20, undefined, 2)}T3BlbkFJ${fill(20, undefined, 3)}`,
   openaiLegacy: `sk-${fill(48, undefined, 4)}`,
-  awsKeyId: `AKIA${fill(16, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567', 5)}`,
+  awsKeyId: 'AKIAQ3EGVNJ4WZ7XK2LD',
   githubPat: `ghp_${fill(36, undefined, 6)}`,
   githubOauth: `gho_${fill(36, undefined, 8)}`,
   githubUser: `ghu_${fill(36, undefined, 9)}`,
@@ -152,14 +152,14 @@ describe('redactText: structured secrets', () => {
     ['--api-key "value"', 'tool --api-key "k-123456789" run', ['k-123456789'], 'secret-flag'],
     [
       'AWS secret in context',
-      'aws configure set aws_secret_access_key wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
-      ['wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'],
+      'aws configure set aws_secret_access_key Xp4/Rt8Lq2Wn6Zc0Vb3Hm9Jk5Gf1Ds7Ay+Qe2Tu8',
+      ['Xp4/Rt8Lq2Wn6Zc0Vb3Hm9Jk5Gf1Ds7Ay+Qe2Tu8'],
       'aws-secret-access-key',
     ],
     [
       'AWS secret as assignment',
-      'AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
-      ['wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'],
+      'AWS_SECRET_ACCESS_KEY=q8Zr2LmN0vXt7Yc4Bw1KsJ9dHf6Gp3Ue5TaRi0Ho',
+      ['q8Zr2LmN0vXt7Yc4Bw1KsJ9dHf6Gp3Ue5TaRi0Ho'],
       'secret-assignment',
     ],
   ];
@@ -372,5 +372,37 @@ describe('properties', () => {
       }),
       { numRuns: 3000 },
     );
+  });
+});
+
+describe('redactText: documented placeholders and low-entropy values stay', () => {
+  const kept = [
+    'const id = "AKIAIOSFODNN7EXAMPLE";',
+    'aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+    'token = "ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"',
+    'ANTHROPIC_API_KEY=sk-ant-api03-xxxxx',
+    'password: $' + '{DB_PASSWORD}',
+    'token: $' + '{{ secrets.NPM_TOKEN }}',
+    'PASSWORD_MIN_LENGTH=12',
+    'API_KEY=your-api-key-here',
+    'SESSION_TOKEN=aaaaaaaaaaaa',
+    'digest 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08',
+    'request id 123e4567-e89b-12d3-a456-426614174000',
+  ];
+  for (const text of kept) {
+    test(text, () => {
+      const r = redactText(text);
+      assert.equal(r.text, text, `changed: ${r.text}`);
+      assert.deepEqual(r.hits, []);
+    });
+  }
+
+  test('a password stays redacted even when it is a plain word', () => {
+    assert.equal(redactText('DB_PASSWORD=hunter22').text, 'DB_PASSWORD=<redacted:secret-assignment>');
+  });
+
+  test('a random value under a token name is redacted, a repeated pattern is not', () => {
+    assert.ok(redactText('DEPLOY_TOKEN=q7Rk2Lm9Xz4Vb').hits.includes('secret-assignment'));
+    assert.deepEqual(redactText('DEPLOY_TOKEN=abababababab').hits, []);
   });
 });

@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { loadBashParser } from '../../src/detect/shell/grammar.ts';
 import {
   checkPaths,
   expandHome,
@@ -188,7 +189,10 @@ describe('resolveProjectRoot', () => {
   });
 });
 
-describe('pathsInCommand: word scan', () => {
+describe('pathsInCommand: paths from the parsed command', () => {
+  before(async () => {
+    await loadBashParser();
+  });
   const rows: [string, string[]][] = [
     ['cat /etc/passwd', ['/etc/passwd']],
     ['echo hi', []],
@@ -196,32 +200,40 @@ describe('pathsInCommand: word scan', () => {
     ['echo x >/etc/x', ['/etc/x']],
     ['echo x 2>>err.log', ['err.log']],
     ['make > build.log 2>&1', ['build.log']],
-    ['ls &>/dev/null', ['/dev/null']],
+    ['ls &>/dev/null', []],
     ['sort < input.txt', ['input.txt']],
     ['curl https://example.com/a/b -o /tmp/out', ['/tmp/out']],
     ['tool --file=/x/y -v --count=3', ['/x/y']],
-    ['cd /tmp && cat x', ['/tmp']],
+    ['cd /tmp && cat x', ['/tmp', '/tmp/x']],
     ['cat "/etc/my file" \'/opt/other file\'', ['/etc/my file', '/opt/other file']],
     ['cat ~/.ssh/id_rsa', ['~/.ssh/id_rsa']],
     ['ls ~', ['~']],
     ['git -C ../other status', ['../other']],
     ['cat <<EOF > /tmp/f\n/etc/not-a-path\nEOF\necho done >> log/x', ['/tmp/f', 'log/x']],
-    ['PATH=/opt/bin:/usr/bin make', ['/opt/bin', '/usr/bin']],
+    ['PATH=/opt/bin:/usr/bin make', []],
     ['cat $HOME/.aws/credentials', ['~/.aws/credentials']],
     // biome-ignore lint/suspicious/noTemplateCurlyInString: shell syntax, not a template
     ['cat "${HOME}/.netrc"', ['~/.netrc']],
     ['cat $SOMEVAR/x', []],
-    ['cp a.txt b.txt', []],
+    ['cp a.txt b.txt', ['a.txt', 'b.txt']],
+    ['cd /etc && cat hosts ../passwd', ['/etc', '/etc/hosts', '/passwd']],
+    ['cd src && cat a.ts', ['src', 'src/a.ts']],
+    ["bash -c 'rm -rf /srv/x'", ['/srv/x']],
+    ['f=/etc/shadow; cat $f', ['/etc/shadow']],
+    ['cat ~/.ss""h/id_rsa', ['~/.ssh/id_rsa']],
     ['echo data | tee /var/log/x; rm -rf ../..', ['/var/log/x', '../..']],
     ['git push git@github.com:o/r.git main', []],
     ['grep -r foo src/ --include=*.ts', ['src/']],
     ['find . -name "*.ts"', ['.']],
     ['echo $(cat /etc/hostname) `cat /etc/os-release`', ['/etc/hostname', '/etc/os-release']],
     ['cat /etc/a\\ b', ['/etc/a b']],
-    ['wc -c hello.txt # reads /etc/shadow', []],
+    ['wc -c hello.txt # reads /etc/shadow', ['hello.txt']],
     ['grep x <<< /etc/not-a-file', []],
     ['cat /etc/x /etc/x', ['/etc/x']],
-    ['cat /tmp/<redacted:github-token>/x <redacted:jwt>', ['/tmp/<redacted:github-token>/x']],
+    [
+      'cat /tmp/<redacted:github-token>/x <redacted:jwt>',
+      ['/tmp/<redacted:github-token>/x', '<redacted:jwt>'],
+    ],
   ];
   for (const [cmd, expected] of rows) {
     test(JSON.stringify(cmd), () => assert.deepEqual(pathsInCommand(cmd), expected));
@@ -230,7 +242,7 @@ describe('pathsInCommand: word scan', () => {
   test('cd /tmp && cat x is outside the project', () => {
     const r = checkPaths(proj, pathsInCommand('cd /tmp && cat x'), proj, new ScopeCache({ home }));
     assert.equal(r.outside, true);
-    assert.deepEqual(r.outsidePaths, ['/tmp']);
+    assert.deepEqual(r.outsidePaths, ['/tmp', '/tmp/x']);
   });
 
   test('redirect to /dev/null is not outside', () => {
