@@ -13,6 +13,8 @@ import {
 } from '../collector/control.ts';
 import { loadConfig } from '../config/config.ts';
 import { type DataPaths, dataPaths } from '../config/paths.ts';
+import { Federation, type InstanceReport } from '../query/federation.ts';
+import type { SinkStatus } from '../sinks/index.ts';
 import { Store } from '../store/index.ts';
 import { type CommandSpec, type Options, parse } from './args.ts';
 import { type Command, printJson, println } from './command.ts';
@@ -164,6 +166,12 @@ export interface StatusReport {
   lastEvent?: string;
   quarantined: number;
   ingestedSinceStart?: number;
+  /** The Loki-compatible API the collector serves, when it runs. */
+  api?: string;
+  /** Forwarding to remote engines, per sink (from the running collector). */
+  sinks?: SinkStatus[];
+  /** Federated instances and whether each answers /ready (status asks them; bounded by their timeout). */
+  federation?: InstanceReport[];
 }
 
 export function statusReport(paths: DataPaths): StatusReport {
@@ -191,14 +199,23 @@ export function statusReport(paths: DataPaths): StatusReport {
     ...(pid !== undefined ? { pid } : {}),
     ...(st?.startedAt ? { startedAt: st.startedAt } : {}),
     dataDir: paths.home,
-    ports: [],
+    ports: st?.api ? [st.api.port] : [],
     spoolBacklog: b,
     eventsStored,
     sessions,
     ...(lastEvent ? { lastEvent } : {}),
     quarantined: spool.quarantineCount(paths),
     ...(st ? { ingestedSinceStart: st.stored } : {}),
+    ...(st?.api ? { api: st.api.url } : {}),
+    ...(st?.sinks ? { sinks: st.sinks } : {}),
   };
+}
+
+/** Health of the configured federation instances (empty when none are configured). */
+async function federationHealth(paths: DataPaths): Promise<InstanceReport[]> {
+  const config = loadConfig(paths);
+  if (config.federation.instances.length === 0) return [];
+  return new Federation(config.federation).health();
 }
 
 const statusSpec = {
@@ -213,7 +230,10 @@ export const status: Command = {
   spec: statusSpec,
   async run(argv) {
     const { values } = parse(statusSpec, argv);
-    const r = statusReport(dataPaths());
+    const paths = dataPaths();
+    const r = statusReport(paths);
+    const fed = await federationHealth(paths);
+    if (fed.length > 0) r.federation = fed;
     if (values.json) {
       printJson(r);
       return 0;
@@ -222,13 +242,23 @@ export const status: Command = {
       `collector:     ${r.running ? `running (pid ${r.pid}, since ${r.startedAt ?? '?'})` : 'stopped'}`,
     );
     println(`data dir:      ${r.dataDir}`);
-    println(`ports:         ${r.ports.length > 0 ? r.ports.join(', ') : 'none (no HTTP API served yet)'}`);
+    println(`api:           ${r.api ?? (r.running ? 'not served (see the collector log)' : 'none')}`);
     println(`spool backlog: ${r.spoolBacklog}`);
     println(`events stored: ${r.eventsStored} in ${plural(r.sessions, 'session')}`);
     println(`last event:    ${r.lastEvent ?? 'none yet'}`);
     println(
       `quarantined:   ${r.quarantined}${r.quarantined > 0 ? ' (see quarantine/ in the data dir)' : ''}`,
     );
+    for (const k of r.sinks ?? []) {
+      const lag = k.lagEntries > 0 ? `${k.lagEntries} behind (${Math.round(k.lagSeconds)} s)` : 'caught up';
+      const err = k.lastError ? `; last error: ${k.lastError}` : '';
+      println(`sink ${k.name}: ${k.type} ${k.url}: ${k.state}, ${lag}, ${k.sent} sent${err}`);
+    }
+    for (const f of r.federation ?? []) {
+      println(
+        `instance ${f.name}: ${f.ok ? `ready (${Math.round(f.ms)} ms)` : `not answering: ${f.error ?? '?'}`}`,
+      );
+    }
     if (!r.running) println('start it with: claude-telemetry start');
     return 0;
   },

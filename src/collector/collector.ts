@@ -5,6 +5,7 @@ import * as spool from '../capture/spool.ts';
 import { SpoolIO } from '../capture/spool-io.ts';
 import type { Config } from '../config/config.ts';
 import type { DataPaths } from '../config/paths.ts';
+import { type RunningSinks, type SinkStatus, startSinks } from '../sinks/index.ts';
 import { Store } from '../store/index.ts';
 import { Pipeline, type PipelineCounters, TELEMETRY_VERSION } from './pipeline.ts';
 
@@ -21,6 +22,10 @@ export interface CollectorStatusFile extends PipelineCounters {
   startedAt: string;
   updatedAt: string;
   recovered: number;
+  /** The Loki-compatible API, once it listens. */
+  api?: { url: string; port: number };
+  /** Forwarding to remote engines: one entry per configured sink. */
+  sinks?: SinkStatus[];
 }
 
 /**
@@ -41,6 +46,8 @@ export class Collector {
   private idleWaiters: (() => void)[] = [];
   private io: SpoolIO | undefined;
   private inflight: Promise<void> | undefined;
+  private sinks: RunningSinks | undefined;
+  private sinksStarting: Promise<void> | undefined;
 
   private constructor(
     readonly paths: DataPaths,
@@ -86,6 +93,19 @@ export class Collector {
     });
     this.writeStatus();
     this.schedule(0);
+    this.startForwarding();
+  }
+
+  /** Sinks read the audit log on their own schedule; a failing remote never slows ingestion. */
+  private startForwarding(): void {
+    if (this.config.sinks.length === 0) return;
+    this.sinksStarting = startSinks(this.paths, this.config, () => this.audit, this.log).then(
+      async (s) => {
+        if (this.stopped) await s.stop();
+        else this.sinks = s;
+      },
+      (err: unknown) => this.log(`forwarding not started: ${(err as Error).message}`),
+    );
   }
 
   /** Processes everything in the spool now (used at shutdown and by tests and `ingest`). */
@@ -128,6 +148,12 @@ export class Collector {
     } catch (err) {
       this.log(`final drain failed: ${(err as Error).message}`);
     }
+    // Sinks get a short deadline to send what the final drain added; their cursors keep the rest.
+    await this.sinksStarting;
+    this.sinks?.notify();
+    await this.sinks
+      ?.stop()
+      .catch((err: unknown) => this.log(`stopping forwarding: ${(err as Error).message}`));
     this.checkpoint();
     this.writeStatus();
     this.audit.close();
@@ -213,7 +239,10 @@ export class Collector {
       if (following) next = io.read(following, this.pipeline.maxBytes);
       const { res, done } = this.pipeline.ingestRead((slices[k] as string[]).length, read);
       io.remove(done);
-      if (res.stored > 0) this.lastAppendAt = Date.now();
+      if (res.stored > 0) {
+        this.lastAppendAt = Date.now();
+        this.sinks?.notify();
+      }
       if (done.length > 0 || res.quarantined > 0) progress = true;
     }
     return progress && names.length > slices.length * size;
@@ -261,6 +290,7 @@ export class Collector {
       optedOut: c.optedOut,
       batches: c.batches,
       recovered: this.recovered,
+      ...(this.sinks ? { sinks: this.sinks.status() } : {}),
       ...(c.lastEventTs !== undefined ? { lastEventTs: c.lastEventTs } : {}),
     };
     try {
