@@ -19,6 +19,13 @@
 
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import {
+  ARCHIVE_SUBDIR,
+  archivedDayFiles,
+  archiveLines,
+  checkArchiveRecords,
+  readArchiveRecords,
+} from './archive.ts';
 import { canonicalJson } from './canonical.ts';
 import { asCheckpointRecord, CHECKPOINT_FILE, type CheckpointRecord, checkCheckpoint } from './checkpoint.ts';
 import { type AuditPublicKey, describePublicKey, loadPublicKey } from './keys.ts';
@@ -40,7 +47,8 @@ export type VerifyErrorKind =
   | 'checkpoint-signature'
   | 'checkpoint-chain'
   | 'checkpoint-order'
-  | 'checkpoint-head';
+  | 'checkpoint-head'
+  | 'archive';
 
 export interface VerifyError {
   kind: VerifyErrorKind;
@@ -62,6 +70,12 @@ export interface VerifyOptions {
   expectHead?: { seq: number; hash: string };
   /** Stop collecting after this many errors (verification still runs to the end). Default 100. */
   maxErrors?: number;
+  /**
+   * Archived segments (audit/archive/, see archive.ts): 'full' (default) decompresses them and checks every
+   * entry like the day files; 'records' checks only their signed records and files, and starts the chain at
+   * the first kept entry, anchored by the last record.
+   */
+  archives?: 'full' | 'records';
 }
 
 export interface VerifyResult {
@@ -77,6 +91,8 @@ export interface VerifyResult {
   head: { seq: number; hash: string };
   /** Day files read, in order. */
   files: string[];
+  /** Archived segments: how many, the entries they hold, and whether those entries were read and checked. */
+  archived: { segments: number; entries: number; checked: boolean };
   /** Files whose final line has no '\n' (a torn write; ignored, and removed by the next AuditLog.open). */
   torn: string[];
   /** Id of the key checkpoints were checked against, if any. */
@@ -171,13 +187,134 @@ export async function verifyAudit(dir: string, opts: VerifyOptions = {}): Promis
     }
   }
 
+  // ---- archived segments: signed records, then (by default) their entries
+  const archive = readArchiveRecords(dir);
+  for (const p of archive.problems) report({ kind: 'archive', ...p });
+  const anchored = checkArchiveRecords(dir, archive.records, key);
+  for (const p of anchored.problems) report({ kind: 'archive', ...p });
+  const deep = (opts.archives ?? 'full') === 'full';
+  const archivedEntries = archive.records.reduce((n, r) => n + r.rec.entries, 0);
+
   // ---- entries
-  const files = listDayFiles(dir);
   let entries = 0;
   let expectedSeq = 1;
   let prevHash = GENESIS_HASH;
   let resync = false;
   let expectSeen = false;
+  const checkLine = (text: string, file: string, line: number): void => {
+    const where = { file, line };
+    let v: unknown;
+    try {
+      v = JSON.parse(text);
+    } catch {
+      report({ kind: 'parse', seq: expectedSeq, ...where, message: `${file}:${line}: not valid JSON` });
+      resync = true;
+      return;
+    }
+    const shape = entryShapeProblem(v);
+    if (shape) {
+      report({ kind: 'format', seq: expectedSeq, ...where, message: `${file}:${line}: ${shape}` });
+      resync = true;
+      return;
+    }
+    const e = v as { seq: number; ts: string; prev: string; hash: string; event: unknown };
+    entries++;
+    if (!resync) {
+      if (e.seq !== expectedSeq) {
+        report({
+          kind: 'seq',
+          seq: e.seq,
+          ...where,
+          message:
+            e.seq < expectedSeq
+              ? `seq ${e.seq} repeats or goes back (expected ${expectedSeq})`
+              : `seq jumps from ${expectedSeq - 1} to ${e.seq} (${e.seq - expectedSeq} entries missing)`,
+        });
+      } else if (e.prev !== prevHash) {
+        report({
+          kind: 'prev',
+          seq: e.seq,
+          ...where,
+          message: `seq ${e.seq}: prev does not match the hash of the entry before it`,
+        });
+      }
+    }
+    resync = false;
+    let eventText: string;
+    try {
+      eventText = canonicalJson(e.event);
+    } catch (err) {
+      report({ kind: 'format', seq: e.seq, ...where, message: `seq ${e.seq}: ${(err as Error).message}` });
+      eventText = '';
+    }
+    if (eventText !== '') {
+      const hashed = `${HASH_PREFIX}{"event":${eventText},"prev":"${e.prev}","seq":${e.seq},"ts":${JSON.stringify(e.ts)},"v":1}`;
+      if (sha256Hex(hashed) !== e.hash) {
+        report({
+          kind: 'hash',
+          seq: e.seq,
+          ...where,
+          message: `seq ${e.seq}: content does not match its hash (entry altered)`,
+        });
+      }
+    }
+    const cps = heads.get(e.seq);
+    if (cps) {
+      for (const cp of cps) {
+        if (cp.head !== e.hash) {
+          report({
+            kind: 'checkpoint-head',
+            seq: e.seq,
+            ...where,
+            message: `checkpoint (${CHECKPOINT_FILE}:${cp.line}) at size ${e.seq} commits to a different entry ${e.seq} (log rewritten)`,
+          });
+        }
+      }
+    }
+    if (opts.expectHead && opts.expectHead.seq === e.seq) {
+      expectSeen = true;
+      if (opts.expectHead.hash !== e.hash) {
+        report({
+          kind: 'expect-head',
+          seq: e.seq,
+          ...where,
+          message: `entry ${e.seq} hash ${e.hash} differs from the expected head ${opts.expectHead.hash}`,
+        });
+      }
+    }
+    expectedSeq = e.seq + 1;
+    prevHash = e.hash;
+  };
+
+  if (deep) {
+    for (const { rec } of archive.records) {
+      const name = `${ARCHIVE_SUBDIR}/${rec.file}`;
+      const digest: { gzSha256?: string } = {};
+      try {
+        for await (const l of archiveLines(dir, rec, digest)) checkLine(l.text, name, l.line);
+      } catch (err) {
+        report({ kind: 'archive', file: name, message: (err as Error).message });
+        continue;
+      }
+      if (digest.gzSha256 !== rec.gz_sha256) {
+        report({ kind: 'archive', file: name, message: `${name}: sha256 differs from its signed record` });
+      }
+      if (expectedSeq - 1 !== rec.last_seq || prevHash !== rec.last_hash) {
+        report({
+          kind: 'archive',
+          file: name,
+          message: `${name}: its entries do not end where its record says`,
+        });
+      }
+    }
+  } else {
+    expectedSeq = anchored.anchor.seq + 1;
+    prevHash = anchored.anchor.hash;
+  }
+
+  // A day file that a record already covers was archived and not yet removed (a crash in between): skip it.
+  const archivedNames = archivedDayFiles(archive.records);
+  const files = listDayFiles(dir).filter((f) => !archivedNames.has(f));
   for (let fi = 0; fi < files.length; fi++) {
     const file = files[fi] ?? '';
     const isLast = fi === files.length - 1;
@@ -186,88 +323,7 @@ export async function verifyAudit(dir: string, opts: VerifyOptions = {}): Promis
         torn.push(file);
         break;
       }
-      const where = { file, line: l.line };
-      let v: unknown;
-      try {
-        v = JSON.parse(l.text);
-      } catch {
-        report({ kind: 'parse', seq: expectedSeq, ...where, message: `${file}:${l.line}: not valid JSON` });
-        resync = true;
-        continue;
-      }
-      const shape = entryShapeProblem(v);
-      if (shape) {
-        report({ kind: 'format', seq: expectedSeq, ...where, message: `${file}:${l.line}: ${shape}` });
-        resync = true;
-        continue;
-      }
-      const e = v as { seq: number; ts: string; prev: string; hash: string; event: unknown };
-      entries++;
-      if (!resync) {
-        if (e.seq !== expectedSeq) {
-          report({
-            kind: 'seq',
-            seq: e.seq,
-            ...where,
-            message:
-              e.seq < expectedSeq
-                ? `seq ${e.seq} repeats or goes back (expected ${expectedSeq})`
-                : `seq jumps from ${expectedSeq - 1} to ${e.seq} (${e.seq - expectedSeq} entries missing)`,
-          });
-        } else if (e.prev !== prevHash) {
-          report({
-            kind: 'prev',
-            seq: e.seq,
-            ...where,
-            message: `seq ${e.seq}: prev does not match the hash of the entry before it`,
-          });
-        }
-      }
-      resync = false;
-      let eventText: string;
-      try {
-        eventText = canonicalJson(e.event);
-      } catch (err) {
-        report({ kind: 'format', seq: e.seq, ...where, message: `seq ${e.seq}: ${(err as Error).message}` });
-        eventText = '';
-      }
-      if (eventText !== '') {
-        const hashed = `${HASH_PREFIX}{"event":${eventText},"prev":"${e.prev}","seq":${e.seq},"ts":${JSON.stringify(e.ts)},"v":1}`;
-        if (sha256Hex(hashed) !== e.hash) {
-          report({
-            kind: 'hash',
-            seq: e.seq,
-            ...where,
-            message: `seq ${e.seq}: content does not match its hash (entry altered)`,
-          });
-        }
-      }
-      const cps = heads.get(e.seq);
-      if (cps) {
-        for (const cp of cps) {
-          if (cp.head !== e.hash) {
-            report({
-              kind: 'checkpoint-head',
-              seq: e.seq,
-              ...where,
-              message: `checkpoint (${CHECKPOINT_FILE}:${cp.line}) at size ${e.seq} commits to a different entry ${e.seq} (log rewritten)`,
-            });
-          }
-        }
-      }
-      if (opts.expectHead && opts.expectHead.seq === e.seq) {
-        expectSeen = true;
-        if (opts.expectHead.hash !== e.hash) {
-          report({
-            kind: 'expect-head',
-            seq: e.seq,
-            ...where,
-            message: `entry ${e.seq} hash ${e.hash} differs from the expected head ${opts.expectHead.hash}`,
-          });
-        }
-      }
-      expectedSeq = e.seq + 1;
-      prevHash = e.hash;
+      checkLine(l.text, file, l.line);
     }
   }
   const headSeq = expectedSeq - 1;
@@ -297,6 +353,7 @@ export async function verifyAudit(dir: string, opts: VerifyOptions = {}): Promis
     unanchoredTail: Math.max(0, headSeq - lastCheckpointSize),
     head: { seq: headSeq, hash: headSeq === 0 ? GENESIS_HASH : prevHash },
     files,
+    archived: { segments: archive.records.length, entries: archivedEntries, checked: deep },
     torn,
     errors,
   };

@@ -22,7 +22,8 @@ const backupSpec = {
   examples: ['claude-telemetry backup -o /mnt/usb/telemetry.tar.gz', 'claude-telemetry restore FILE'],
 } satisfies CommandSpec<Options>;
 
-function mb(bytes: number): string {
+/** Bytes as decimal megabytes with one decimal, as the maintenance commands print them. */
+export function mb(bytes: number): string {
   return `${(bytes / 1e6).toFixed(1)} MB`;
 }
 

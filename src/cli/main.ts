@@ -4,6 +4,7 @@ import { ConfigError } from '../config/config.ts';
 import { helpText, UsageError } from './args.ts';
 import { reindex, verify } from './audit.ts';
 import { backup } from './backup.ts';
+import { cleanup } from './cleanup.ts';
 import { type Command, out } from './command.ts';
 import { connect, disconnect, projects } from './connect.ts';
 import { restart, setup, start, status, stop } from './daemon.ts';
@@ -30,6 +31,7 @@ const COMMANDS: Command[] = [
   exportCmd,
   backup,
   restore,
+  cleanup,
 ];
 
 function usage(): string {

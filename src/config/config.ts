@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
+import type { z } from 'zod';
+import { DEFAULT_RETENTION, type RetentionConfig, retentionSchema } from '../ops/retention-config.ts';
 import { DEFAULT_FORWARDING, type ForwardingConfig, parseForwardingConfig } from '../sinks/config.ts';
 import type { DataPaths } from './paths.ts';
 
@@ -31,6 +33,8 @@ export interface Config extends ForwardingConfig {
     /** Largest request body, compressed or once decoded (413 above it). */
     maxBodyBytes: number;
   };
+  /** How long events, audit day files, quarantined inputs and logs are kept (src/ops/retention-config.ts). */
+  retention: RetentionConfig;
 }
 
 export const DEFAULT_CONFIG: Config = {
@@ -38,6 +42,7 @@ export const DEFAULT_CONFIG: Config = {
   ingest: { batchSize: 1000, rescanMs: 1000, maxPayloadBytes: 16 * 1024 * 1024, orphanAfterMs: 5 * 60_000 },
   audit: { checkpointEvery: 1000 },
   server: { enabled: true, host: '127.0.0.1', port: 3100, maxBodyBytes: 16 * 1024 * 1024 },
+  retention: DEFAULT_RETENTION,
   ...DEFAULT_FORWARDING,
 };
 
@@ -81,6 +86,15 @@ function serverSection(v: Record<string, unknown>, d: Config['server']): Config[
   };
 }
 
+/** One section read through its schema; the first problem is reported with its full key. */
+function schemaSection<S extends z.ZodType>(schema: S, value: unknown, key: string): z.output<S> {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const path = [key, ...(issue?.path ?? []).map(String)].join('.');
+  throw new ConfigError(`config.yaml: ${path}: ${issue?.message ?? 'invalid'}`);
+}
+
 /** Reads config.yaml; a missing file means defaults, a broken one is an error that names the problem. */
 export function loadConfig(paths: Pick<DataPaths, 'config'>): Config {
   let text: string;
@@ -119,6 +133,7 @@ export function loadConfig(paths: Pick<DataPaths, 'config'>): Config {
     },
     audit: { checkpointEvery: num(aud.checkpoint_every, 'audit.checkpoint_every', d.audit.checkpointEvery) },
     server: serverSection(r.server ?? {}, d.server),
+    retention: schemaSection(retentionSchema, r.retention, 'retention'),
     // sinks, routes, federation (forwarding to remote engines and querying across instances)
     ...parseForwardingConfig(raw as Record<string, unknown>, (msg) => {
       throw new ConfigError(`config.yaml: ${msg}`);

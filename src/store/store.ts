@@ -712,16 +712,17 @@ export class Store {
   /**
    * Gives free pages back to the file system. Incremental where the database allows it; a store created
    * without auto_vacuum is switched to incremental by one full VACUUM (only when there is something to free),
-   * so later compactions are incremental. The WAL is truncated afterwards.
+   * so later compactions are incremental; `allowFull: false` skips that one-time rewrite (it holds the
+   * database for a while). The WAL is truncated afterwards.
    */
-  compact(): { mode: 'incremental' | 'full' | 'none'; freedBytes: number } {
+  compact(allowFull = true): { mode: 'incremental' | 'full' | 'none'; freedBytes: number } {
     if (this.readonly) throw new Error('store is open read-only');
     const before = this.spaceUsage().fileBytes;
     let mode: 'incremental' | 'full' | 'none' = 'none';
     if (Number(this.db.pragma('auto_vacuum', { simple: true })) === 2) {
       this.db.pragma('incremental_vacuum');
       mode = 'incremental';
-    } else if (this.spaceUsage().freeBytes > 0) {
+    } else if (allowFull && this.spaceUsage().freeBytes > 0) {
       this.db.pragma('auto_vacuum = INCREMENTAL');
       this.db.exec('VACUUM');
       mode = 'full';
