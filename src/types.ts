@@ -79,6 +79,8 @@ export interface TelemetryEvent {
   /** Error text (redacted, truncated) on failures. */
   error?: string;
   transcript_path?: string;
+  /** Security rules this event hit (see docs/security.md), strictest action first. */
+  detections?: EventDetection[];
   // ---- lines pushed through the Loki push API that are not our own events (event_type "log" by default) ----
   /**
    * The pushed log line, verbatim. Its presence marks a pushed line: the store keeps it as the row's line
@@ -94,6 +96,16 @@ export interface TelemetryEvent {
   extra_labels?: Record<string, string>;
   /** Pushed structured metadata with no field of ours; same precedence rule as `extra_labels`. */
   extra_metadata?: Record<string, string>;
+}
+
+/** One security rule hit, stored with the event it concerns. */
+export interface EventDetection {
+  rule: string;
+  severity: string;
+  /** log | alert | ask | deny */
+  action: string;
+  reason: string;
+  mitre: string[];
 }
 
 /** One hook call as captured in the spool, before parsing. */

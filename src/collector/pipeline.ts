@@ -7,6 +7,7 @@ import * as spool from '../capture/spool.ts';
 import { type ReadResult, readSync } from '../capture/spool-io.ts';
 import type { Config } from '../config/config.ts';
 import type { DataPaths } from '../config/paths.ts';
+import { IngestDetection } from '../detect/ingest.ts';
 import { type NormalizeContext, normalize, redactString, ScopeCache } from '../ingest/index.ts';
 import type { Store } from '../store/index.ts';
 import { QuarantineError, type SpoolRecord, type TelemetryEvent } from '../types.ts';
@@ -56,6 +57,7 @@ export class Pipeline {
   ) {
     this.log = log;
     this.auditLog = audit;
+    this.detection = new IngestDetection(paths.home, log);
     const versions = new ClaudeVersionLookup();
     this.ctx = {
       user: safeUser(),
@@ -69,6 +71,8 @@ export class Pipeline {
 
   private readonly log: (msg: string) => void;
   private auditLog: AuditLog;
+  /** Security rules judged on every event (src/detect). */
+  readonly detection: IngestDetection;
 
   get audit(): AuditLog {
     return this.auditLog;
@@ -91,6 +95,7 @@ export class Pipeline {
 
   /** Audit entries that a crash left out of the store are inserted now. Returns how many. */
   async recover(): Promise<number> {
+    await this.detection.ready();
     const from = this.store.maxAuditSeq() + 1;
     // The usual case: the store already holds everything the log has; don't read the log at all.
     if (from > this.audit.size) return 0;
@@ -136,6 +141,7 @@ export class Pipeline {
         res.optedOut++;
         continue;
       }
+      this.detection.apply(ev, rec);
       events.push(ev);
     }
     this.commit(events, res);

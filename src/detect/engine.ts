@@ -109,6 +109,10 @@ export class DetectionEngine {
   private readonly projectSets = new Map<string, { set: RuleSet; at: number }>();
   private readonly indexes = new WeakMap<RuleSet, Map<string, CompiledRule[]>>();
   private readonly probes: string[];
+  private readonly verdictCache = new Map<
+    string,
+    { hits: { rule: CompiledRule; what: string }[]; set: RuleSet; at: number }
+  >();
 
   constructor(opts: EngineOptions = {}) {
     this.home = opts.home ?? safeHome();
@@ -315,20 +319,13 @@ export class DetectionEngine {
   /** Judges one request. Updates session state (hits, taint). Never throws for bad input. */
   evaluate(req: DetectRequest, mode: Mode = 'standard'): Verdict {
     const at = req.at ?? Date.now();
-    const facts = this.facts(req, mode);
-    const set = this.rulesFor(facts.projectRoot);
+    const set = this.rulesFor(req.projectRoot || req.cwd);
     const rules = this.index(set).get(req.event) ?? [];
-    const detections: Detection[] = [];
-    const hitIds: string[] = [];
-    for (const rule of rules) {
-      if (rule.def.threshold || (rule.def.requires_taint && !facts.tainted) || !rule.toolMatch(req.tool))
-        continue;
-      const subject = firstMatch(rule, facts);
-      if (subject === null) continue;
-      hitIds.push(rule.id);
-      detections.push(this.detection(rule, subject, facts, mode));
-      if (rule.def.sets_taint) this.state.taint(req.sessionId, rule.id, at);
-    }
+    const tainted = this.state.taintOf(req.sessionId, at) !== undefined;
+    const matched = this.statelessHits(req, mode, tainted, set, rules, at);
+    const detections = matched.map((m) => this.detection(m.rule, m.what, tainted, mode));
+    const hitIds = matched.map((m) => m.rule.id);
+    for (const m of matched) if (m.rule.def.sets_taint) this.state.taint(req.sessionId, m.rule.id, at);
     this.state.recordHits(req.sessionId, hitIds, at);
     for (const rule of rules) {
       const th = rule.def.threshold;
@@ -338,16 +335,52 @@ export class DetectionEngine {
       if (!hitIds.some(match)) continue;
       if (this.state.count(req.sessionId, match, rule.thresholdMs, at) >= th.count) {
         this.state.forget(req.sessionId, match);
-        detections.push(this.detection(rule, { ev: facts }, facts, mode));
+        detections.push(this.detection(rule, req.tool || req.event, tainted, mode));
       }
     }
-    return verdictOf(detections, facts.tainted);
+    return verdictOf(detections, tainted);
   }
 
-  private detection(rule: CompiledRule, subject: Subject, facts: EventFacts, mode: Mode): Detection {
+  /**
+   * Rules that match this request, each with a description of what matched. Results of requests that
+   * did not look at content are remembered briefly: the same call judged again (Pre then Post, a retry,
+   * a replayed batch) costs one lookup.
+   */
+  private statelessHits(
+    req: DetectRequest,
+    mode: Mode,
+    tainted: boolean,
+    set: RuleSet,
+    rules: CompiledRule[],
+    at: number,
+  ): { rule: CompiledRule; what: string }[] {
+    const key = verdictKey(req, mode, tainted);
+    const cached = key === null ? undefined : this.verdictCache.get(key);
+    if (cached && cached.set === set && at - cached.at < FACT_TTL_MS && at >= cached.at) return cached.hits;
+    let contentRead = false;
+    const content = req.content;
+    const readContent = () => {
+      contentRead = true;
+      return content?.() ?? '';
+    };
+    const facts = this.facts({ ...req, content: readContent }, mode);
+    facts.tainted = tainted;
+    const hits: { rule: CompiledRule; what: string }[] = [];
+    for (const rule of rules) {
+      if (rule.def.threshold || (rule.def.requires_taint && !tainted) || !rule.toolMatch(req.tool)) continue;
+      const subject = firstMatch(rule, facts);
+      if (subject !== null) hits.push({ rule, what: describeSubject(subject) });
+    }
+    if (key !== null && !contentRead) {
+      if (this.verdictCache.size >= MAX_CACHED) this.verdictCache.clear();
+      this.verdictCache.set(key, { hits, set, at });
+    }
+    return hits;
+  }
+
+  private detection(rule: CompiledRule, what: string, tainted: boolean, mode: Mode): Detection {
     let action = mode === 'strict' ? rule.strictAction : rule.action;
-    if (facts.tainted && rule.def.escalate_when_tainted && action !== 'deny') action = raise(action);
-    const what = describeSubject(subject);
+    if (tainted && rule.def.escalate_when_tainted && action !== 'deny') action = raise(action);
     return {
       rule: rule.id,
       title: rule.def.title,
@@ -357,6 +390,19 @@ export class DetectionEngine {
       mitre: rule.def.mitre,
     };
   }
+}
+
+/** Everything a stateless verdict depends on besides the rule set; null when the input cannot be keyed. */
+function verdictKey(req: DetectRequest, mode: Mode, tainted: boolean): string | null {
+  let input: string;
+  try {
+    input = JSON.stringify(req.input);
+  } catch {
+    return null;
+  }
+  if (input.length > 16 * 1024) return null;
+  const secrets = req.secrets ? req.secrets.join(',') : '?';
+  return `${req.event}\u0000${req.tool}\u0000${req.cwd}\u0000${req.projectRoot ?? ''}\u0000${req.permissionMode ?? ''}\u0000${mode}\u0000${tainted}\u0000${secrets}\u0000${(req.problems ?? []).join(',')}\u0000${input}`;
 }
 
 function raise(a: Action): Action {

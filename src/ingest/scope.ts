@@ -224,6 +224,19 @@ const REDACTED_STANDIN = /\u2063([a-z0-9-]+)\u2063/g;
  */
 export function pathsInCommand(command: string): string[] {
   if (typeof command !== 'string' || command === '') return [];
+  // The Pre and Post events of one call carry the same command: analyse it once.
+  const hit = recentCommands.get(command);
+  if (hit !== undefined) return [...hit];
+  const paths = analysePaths(command);
+  if (recentCommands.size >= RECENT_COMMANDS) recentCommands.clear();
+  recentCommands.set(command, paths);
+  return [...paths];
+}
+
+const RECENT_COMMANDS = 1024;
+const recentCommands = new Map<string, string[]>();
+
+function analysePaths(command: string): string[] {
   // Redaction markers look like redirections to a shell: hide them while parsing.
   const src = command.replace(REDACTED, '\u2063$1\u2063');
   const facts = analyzeCommand(

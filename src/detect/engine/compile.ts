@@ -5,6 +5,7 @@
  * case-insensitive unless `|cased`. Regexes are compiled once, linted for catastrophic backtracking at
  * load time, and only ever see a bounded slice of text.
  */
+import picomatch from 'picomatch';
 import { globMatcher } from '../paths.ts';
 import { type FieldValue, fieldGetter, fieldKind, type Subject, type SubjectKind } from './fields.ts';
 
@@ -84,14 +85,12 @@ export function compileRegex(pattern: string, cased: boolean): RegExp {
   }
   const problem = lintRegex(src);
   if (problem !== null) throw new RuleError(`regex /${pattern}/: ${problem}`);
+  // Unicode mode only when the pattern needs it (\u{...}, \p{...}): it makes case-insensitive matching slower.
+  if (/\\u\{|\\[pP]\{/.test(src)) flags += 'u';
   try {
-    return new RegExp(src, `${flags}u`);
-  } catch {
-    try {
-      return new RegExp(src, flags);
-    } catch (err) {
-      throw new RuleError(`regex /${pattern}/ does not compile: ${(err as Error).message}`);
-    }
+    return new RegExp(src, flags);
+  } catch (err) {
+    throw new RuleError(`regex /${pattern}/ does not compile: ${(err as Error).message}`);
   }
 }
 
@@ -152,6 +151,25 @@ function valueTest(mod: string | undefined, value: string, cased: boolean): Valu
   }
 }
 
+/**
+ * One test per value list where possible: equality becomes a set lookup and a list of globs one
+ * regex, so a selection over a 30-pattern list costs one match per field value.
+ */
+function combinedTests(op: string | undefined, values: string[], cased: boolean): ValueTest[] {
+  if (values.length > 1 && op === undefined) {
+    const set = new Set(cased ? values : values.map((v) => v.toLowerCase()));
+    return [cased ? (s) => set.has(s) : (s) => set.has(s.toLowerCase())];
+  }
+  if (values.length > 1 && op === 'glob') {
+    const re = new RegExp(
+      values.map((v) => picomatch.makeRe(v, { dot: true, nocase: true }).source).join('|'),
+      'i',
+    );
+    return [(s) => re.test(s)];
+  }
+  return values.map((v) => valueTest(op, v, cased));
+}
+
 function asStrings(v: FieldValue): readonly string[] {
   if (v === undefined) return [];
   if (Array.isArray(v)) return v as readonly string[];
@@ -206,7 +224,7 @@ function fieldPredicate(
     const bools = values.filter((v): v is boolean => typeof v === 'boolean');
     const strs = values.filter((v) => typeof v === 'string' || typeof v === 'number').map(String);
     const wantsNull = values.includes(null);
-    const tests = strs.map((v) => valueTest(op, v, cased));
+    const tests = combinedTests(op, strs, cased);
     pred = (s) => {
       const v = get(s);
       if (typeof v === 'boolean')
@@ -221,6 +239,14 @@ function fieldPredicate(
   return { pred: negate ? (s) => !pred(s) : pred, kind };
 }
 
+function costOf(key: string): number {
+  if (key.startsWith('content.')) return 4;
+  if (key.includes('|re')) return 3;
+  if (key.includes('|glob')) return 2;
+  if (key.includes('|')) return 1;
+  return 0;
+}
+
 export interface CompiledSelection {
   pred: Predicate;
   kinds: Set<SubjectKind>;
@@ -232,11 +258,15 @@ export function compileSelection(raw: unknown, lists: Lists, where: string): Com
   const one = (m: unknown, w: string): Predicate => {
     if (m === null || typeof m !== 'object' || Array.isArray(m))
       throw new RuleError(`${w}: a selection is a map of field: value`);
-    const preds = Object.entries(m as Record<string, unknown>).map(([k, v]) => {
-      const f = fieldPredicate(k, v, lists, `${w}.${k}`);
-      kinds.add(f.kind);
-      return f.pred;
-    });
+    const preds = Object.entries(m as Record<string, unknown>)
+      .map(([k, v]) => {
+        const f = fieldPredicate(k, v, lists, `${w}.${k}`);
+        kinds.add(f.kind);
+        return { pred: f.pred, cost: costOf(k) };
+      })
+      // cheap tests first: equality and flags before globs, regexes and content
+      .sort((a, b) => a.cost - b.cost)
+      .map((x) => x.pred);
     if (preds.length === 0) throw new RuleError(`${w}: empty selection`);
     return (s) => {
       for (const p of preds) if (!p(s)) return false;

@@ -37,6 +37,8 @@ export interface EventFacts {
 
 export interface Subject {
   ev: EventFacts;
+  /** Field values already computed for this subject. */
+  memo?: Map<string, FieldValue>;
   seg?: Segment;
   path?: PathFact;
   net?: NetFact;
@@ -152,8 +154,19 @@ export function knownFields(): string[] {
   ];
 }
 
-/** A reader for one field; undefined when the subject does not carry it. */
+/** A reader for one field; undefined when the subject does not carry it. Values are memoized per subject. */
 export function fieldGetter(name: string): Getter {
+  const get = rawGetter(name);
+  return (s) => {
+    s.memo ??= new Map();
+    if (s.memo.has(name)) return s.memo.get(name);
+    const v = get(s);
+    s.memo.set(name, v);
+    return v;
+  };
+}
+
+function rawGetter(name: string): Getter {
   const ev = EVENT_FIELDS[name];
   if (ev) return ev;
   if (name.startsWith('input.')) {

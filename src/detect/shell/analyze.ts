@@ -45,6 +45,9 @@ export const MAX_PARSE_CHARS = 128 * 1024;
 /** Shell-in-shell evaluation deeper than this stops (and is reported). */
 export const MAX_DEPTH = 16;
 const MAX_SEGMENTS = 4096;
+const ASSIGNMENT_WORD = /^[A-Za-z_][A-Za-z0-9_]*=/;
+/** No quoting, expansion, globbing, grouping or here-documents: nothing the tokenizer could misread. */
+const PLAIN_COMMAND = /^[\w./:=,@%+\- ]*(?:(?:\|\|?|&&|;|[12]?>>?|2>&1|&>)[\w./:=,@%+\- ]*)*$/;
 const MAX_DECODED = 64 * 1024;
 
 interface Input {
@@ -112,13 +115,17 @@ class Analysis {
       this.facts.parseError = true;
       src = src.split('\u0000').join(' ');
     }
-    if (this.parser === undefined) this.facts.fallbackOnly = true;
     this.evalText(src, { depth: 0, via: [], wrappers: [] }, NO_INPUT);
     return this.facts;
   }
 
+  private ticks = 0;
+
+  /** Out of time or segments; the clock is read every 32 calls (it costs more than the check). */
   private overBudget(): boolean {
-    return performance.now() > this.deadline || this.facts.segments.length >= MAX_SEGMENTS;
+    if (this.facts.segments.length >= MAX_SEGMENTS) return true;
+    if ((++this.ticks & 31) !== 0) return false;
+    return performance.now() > this.deadline;
   }
 
   /** Shell text (top level or nested) -> facts; returns its stdout. */
@@ -131,8 +138,10 @@ class Analysis {
       this.facts.oversized = true;
       return NOTHING;
     }
-    if (text.length > MAX_PARSE_CHARS || this.parser === undefined) {
+    // Words, pipes, lists and plain redirections only: the tokenizer reads these exactly like the grammar.
+    if (text.length > MAX_PARSE_CHARS || this.parser === undefined || PLAIN_COMMAND.test(text)) {
       if (text.length > MAX_PARSE_CHARS) this.facts.oversized = true;
+      if (this.parser === undefined && !PLAIN_COMMAND.test(text)) this.facts.fallbackOnly = true;
       return this.evalFallback(text, frame, input);
     }
     const parsed = this.parser.parse(text);
@@ -416,7 +425,25 @@ class Analysis {
     return evalAssignedValue(node, this.wordEnv(frame, scope));
   }
 
+  private envFrame: Frame | undefined;
+  private envScope: Scope | undefined;
+  private envCached: WordEnv | undefined;
+
   private wordEnv(frame: Frame, scope: Scope): WordEnv {
+    if (
+      this.envCached &&
+      this.envFrame === frame &&
+      this.envScope === scope &&
+      this.envCached.ifsChanged === scope.ifsChanged
+    )
+      return this.envCached;
+    this.envFrame = frame;
+    this.envScope = scope;
+    this.envCached = this.makeWordEnv(frame, scope);
+    return this.envCached;
+  }
+
+  private makeWordEnv(frame: Frame, scope: Scope): WordEnv {
     return {
       home: this.opts.home,
       vars: scope.vars,
@@ -453,7 +480,6 @@ class Analysis {
     const argv: Arg[] = [];
     const redirects: Redirect[] = [...outer];
     const continuation: SyntaxNode[] = [];
-    const local: Scope = { ...scope, vars: new Map(scope.vars) };
     for (let i = 0; i < node.childCount; i++) {
       const c = node.child(i);
       if (c === null) continue;
@@ -461,8 +487,6 @@ class Analysis {
       if (c.type === 'variable_assignment') {
         const name = c.childForFieldName('name')?.text ?? '';
         env.push(name);
-        const v = this.assignedValue(c.childForFieldName('value'), frame, scope);
-        local.vars.set(name, v);
         argv.length === 0 && env.length > 0 && void 0;
       } else if (c.type.endsWith('_redirect')) this.redirectOf(c, frame, scope, redirects, continuation);
       else if (field === 'name' || field === 'argument' || c.type === 'command_name') {
@@ -533,6 +557,24 @@ class Analysis {
     scope: Scope,
   ): Output {
     let items = argv;
+    // Leading NAME=value words (the tokenizer does not separate them): assignments or command env.
+    let k = 0;
+    while (k < items.length && ASSIGNMENT_WORD.test((items[k] as Arg).text)) k++;
+    if (k > 0) {
+      const assigned = items.slice(0, k);
+      items = items.slice(k);
+      for (const a of assigned) {
+        const name = a.text.slice(0, a.text.indexOf('='));
+        if (items.length > 0) env.push(name);
+        else {
+          scope.vars.set(name, {
+            values: a.dynamic ? null : [a.text.slice(name.length + 1)],
+            sources: a.sources,
+          });
+          if (name === 'IFS') scope.ifsChanged = true;
+        }
+      }
+    }
     const wrappers = [...frame.wrappers];
     const via = frame.via;
     for (let guard = 0; guard < 32 && items.length > 0; guard++) {
