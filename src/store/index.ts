@@ -1,4 +1,4 @@
-export { minuteOf, ROLLUP_COLUMNS, type RollupColumn } from './rollup.ts';
+export { minuteOf, ROLLUP_COLUMNS, ROLLUP_PRESENCE, type RollupColumn } from './rollup.ts';
 export { META_AUDIT_SEQ, migrate, SCHEMA_VERSION, StoreSchemaError, schemaVersion } from './schema.ts';
 export {
   DEFAULT_QUERY_LIMIT,

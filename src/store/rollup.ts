@@ -25,9 +25,29 @@ export const ROLLUP_COLUMNS = [
   'user_id',
 ] as const;
 
+/**
+ * Flags (0/1) of the high-cardinality labels the rollup cannot keep values of: whether the events have
+ * them at all, so the label browser can list label names without scanning events.
+ */
+export const ROLLUP_PRESENCE = {
+  has_session_id: 'session_id',
+  has_tool_use_id: 'tool_use_id',
+  has_agent_id: 'agent_id',
+} as const;
+
 export type RollupColumn = (typeof ROLLUP_COLUMNS)[number];
 
-const DIM_DEFS = ROLLUP_COLUMNS.map((c) => (c === 'outside_scope' ? `${c} INTEGER` : `${c} TEXT`)).join(', ');
+/** Every dimension column: name and its value computed from an events row (in key order). */
+const DIMS: { name: string; sql: string; type: string }[] = [
+  ...ROLLUP_COLUMNS.map((c) => ({ name: c, sql: `nullif(${c}, '')`, type: c === 'outside_scope' ? 'INTEGER' : 'TEXT' })),
+  ...Object.entries(ROLLUP_PRESENCE).map(([name, col]) => ({
+    name,
+    sql: `(coalesce(${col}, '') != '')`,
+    type: 'INTEGER',
+  })),
+];
+const DIM_NAMES = DIMS.map((d) => d.name).join(', ');
+const DIM_DEFS = DIMS.map((d) => `${d.name} ${d.type}`).join(', ');
 
 export const ROLLUP_TABLE = `
 CREATE TABLE rollup_minute (
@@ -70,21 +90,21 @@ const SEP = '\x1f';
 /** floor((ts - 1) / 60000) in SQL, also for ts <= 0 (SQLite's integer division truncates). */
 const MINUTE_SQL = '((ts - 1) - (((ts - 1) % 60000) + 60000) % 60000) / 60000';
 
-/** The dims key in SQL: the same text dimsKey() builds in JS. */
-const DIMS_SQL = ROLLUP_COLUMNS.map((c) => `coalesce(${c}, '')`).join(` || char(31) || `);
+/** The dims key in SQL: the same text RollupBatch builds in JS. */
+const DIMS_SQL = DIMS.map((d) => `coalesce(${d.name}, '')`).join(` || char(31) || `);
 
 export const ROLLUP_REBUILD = `
-INSERT INTO rollup_minute (foreign_line, minute, dims, ${ROLLUP_COLUMNS.join(', ')}, n, bytes)
-SELECT foreign_line, minute, dims, ${ROLLUP_COLUMNS.map((c) => `max(${c})`).join(', ')}, count(*), sum(line_bytes)
+INSERT INTO rollup_minute (foreign_line, minute, dims, ${DIM_NAMES}, n, bytes)
+SELECT foreign_line, minute, ${DIMS_SQL}, ${DIMS.map((d) => d.name).join(', ')}, count(*), sum(line_bytes)
 FROM (
   SELECT (extra_labels IS NOT NULL OR extra_metadata IS NOT NULL) AS foreign_line, ${MINUTE_SQL} AS minute,
-    ${DIMS_SQL} AS dims, ${ROLLUP_COLUMNS.map((c) => `nullif(${c}, '') AS ${c}`).join(', ')}, coalesce(line_bytes, 0) AS line_bytes
+    ${DIMS.map((d) => `${d.sql} AS ${d.name}`).join(', ')}, coalesce(line_bytes, 0) AS line_bytes
   FROM events
 )
-GROUP BY foreign_line, minute, dims;`;
+GROUP BY foreign_line, minute, ${DIMS.map((d) => d.name).join(', ')};`;
 
-export const ROLLUP_UPSERT = `INSERT INTO rollup_minute (foreign_line, minute, dims, ${ROLLUP_COLUMNS.join(', ')}, n, bytes)
-  VALUES (${new Array(ROLLUP_COLUMNS.length + 5).fill('?').join(', ')})
+export const ROLLUP_UPSERT = `INSERT INTO rollup_minute (foreign_line, minute, dims, ${DIM_NAMES}, n, bytes)
+  VALUES (${new Array(DIMS.length + 5).fill('?').join(', ')})
   ON CONFLICT (foreign_line, minute, dims) DO UPDATE SET n = n + excluded.n, bytes = bytes + excluded.bytes`;
 
 /** The rollup minute of an event time in ms: the minute whose (start, end] holds it. */
@@ -92,7 +112,7 @@ export function minuteOf(ts: number): number {
   return Math.floor((ts - 1) / 60000);
 }
 
-/** Values of the rollup columns of one event, in ROLLUP_COLUMNS order ('' and null both stored as NULL). */
+/** Values of the rollup dimensions of one event: ROLLUP_COLUMNS, then the ROLLUP_PRESENCE flags. */
 export type DimValues = (string | number | null)[];
 
 interface Cell {

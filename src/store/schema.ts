@@ -108,6 +108,8 @@ UPDATE events SET
   agent_type = json_extract(line, '$.agent_type'),
   user_id = json_extract(line, '$.metadata.user_id'),
   line_bytes = octet_length(line);
+-- Pushed foreign lines only (few or none), for the label browser's values of their labels.
+CREATE INDEX events_foreign_ts ON events (ts) WHERE extra_labels IS NOT NULL OR extra_metadata IS NOT NULL;
 ${ROLLUP_TABLE}
 ${ROLLUP_REBUILD}
 ${FOREIGN_LABELS_TABLE}

@@ -523,6 +523,7 @@ export class Store {
       const outside = bool01(d.outside_project_scope);
       const success = bool01(e.success);
       const agentId = str(e.agent_id);
+      const toolUseId = str(e.tool_use_id);
       const sessionId = typeof e.session_id === 'string' ? e.session_id : '';
       const text = line ?? JSON.stringify(e);
       const bytes = Buffer.byteLength(text);
@@ -548,7 +549,7 @@ export class Store {
         str(e.project_path),
         project,
         tool,
-        str(e.tool_use_id),
+        toolUseId,
         agentId,
         str(d.file_path),
         str(d.command),
@@ -572,7 +573,7 @@ export class Store {
       if (extraMetadata !== null) {
         rollup.addForeignNames('metadata', ts, e.extra_metadata as Record<string, string>);
       }
-      // Same order as ROLLUP_COLUMNS.
+      // Same order as ROLLUP_COLUMNS, then the ROLLUP_PRESENCE flags.
       rollup.add(extraLabels !== null || extraMetadata !== null, ts, bytes, [
         host,
         project,
@@ -584,6 +585,9 @@ export class Store {
         outside,
         agentType,
         user,
+        sessionId === '' ? 0 : 1,
+        toolUseId === null || toolUseId === '' ? 0 : 1,
+        agentId === null || agentId === '' ? 0 : 1,
       ]);
       let sd = deltas.get(sessionId);
       if (!sd) {
