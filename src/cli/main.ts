@@ -10,6 +10,7 @@ import { connect, disconnect, projects } from './connect.ts';
 import { restart, setup, start, status, stop } from './daemon.ts';
 import { demo } from './demo.ts';
 import { exportCmd } from './export.ts';
+import { doctor, health } from './health.ts';
 import { logs, query, sessions } from './query.ts';
 import { restore } from './restore.ts';
 
@@ -32,6 +33,8 @@ const COMMANDS: Command[] = [
   backup,
   restore,
   cleanup,
+  health,
+  doctor,
 ];
 
 function usage(): string {
