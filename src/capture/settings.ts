@@ -70,6 +70,40 @@ export function hookHandler(hookPath: string, scope: ConnectTarget | 'demo', eve
   };
 }
 
+/** The collector's API address when nothing else is said (the server's default bind and port). */
+export const DEFAULT_GUARD_URL = 'http://127.0.0.1:3100';
+
+/** Path of the collector's guard endpoint (`connect --guard`). */
+export const GUARD_PATH = '/guard/pre-tool-use';
+
+export interface GuardSetting {
+  /** Base URL of the running collector's API, e.g. http://127.0.0.1:3100. */
+  url: string;
+  /** Block the tool call when the collector cannot be reached (default: let it run). */
+  failClosed?: boolean;
+  /** Guard mode: strict denies what cannot be verified. */
+  strict?: boolean;
+}
+
+/** The PreToolUse `type: "http"` handler that asks the collector for a decision. */
+export function guardHandler(g: GuardSetting): JsonObject {
+  const q = [g.strict ? 'mode=strict' : '', g.failClosed ? 'fail=closed' : ''].filter(Boolean).join('&');
+  const h: JsonObject = {
+    type: 'http',
+    url: `${g.url.replace(/\/+$/, '')}${GUARD_PATH}${q ? `?${q}` : ''}`,
+    timeout: HOOK_TIMEOUT_S,
+  };
+  if (g.failClosed) h['onFailure'] = 'block';
+  return h;
+}
+
+/** True for a guard handler this product registered. */
+export function isOurGuardHandler(h: unknown): boolean {
+  return (
+    isPlainObject(h) && h['type'] === 'http' && typeof h['url'] === 'string' && h['url'].includes(GUARD_PATH)
+  );
+}
+
 /** True for a handler object this product registered (any scope, any data dir). */
 export function isOurHandler(h: unknown): boolean {
   return (
@@ -121,6 +155,8 @@ export class SettingsError extends Error {
 
 export interface ConnectOptions extends SettingsLocation {
   paths: DataPaths;
+  /** Also register the guard (a PreToolUse http hook to the collector); absent: no guard. */
+  guard?: GuardSetting;
   /** Compute and return the change without writing anything. */
   dryRun?: boolean;
   /** Clock for backup names and registry timestamps (tests). */
@@ -153,7 +189,10 @@ function isPlainObject(v: unknown): v is JsonObject {
  */
 export function connect(opts: ConnectOptions): ChangeResult {
   const file = settingsFile(opts);
-  const result = rewriteSettings(file, opts, (doc) => addOurHooks(doc, opts.paths.hook, opts.target));
+  const result = rewriteSettings(file, opts, (doc) => {
+    addOurHooks(doc, opts.paths.hook, opts.target);
+    setGuard(doc, opts.guard);
+  });
   result.warnings.push(...otherConnections(opts, file));
   if (!opts.dryRun) {
     registerProject(opts.paths, {
@@ -268,7 +307,31 @@ function addOurHooks(doc: JsonObject, hookPath: string, scope: ConnectTarget): v
   }
 }
 
+/** Removes any guard handler, then adds the wanted one next to our PreToolUse handler. */
+function setGuard(doc: JsonObject, guard: GuardSetting | undefined): void {
+  const hooks = doc['hooks'];
+  if (!isPlainObject(hooks) || !Array.isArray(hooks['PreToolUse'])) return;
+  const groups: Json[] = [];
+  for (const g of hooks['PreToolUse']) {
+    if (!isPlainObject(g) || !Array.isArray(g['hooks']) || !g['hooks'].some(isOurGuardHandler)) {
+      groups.push(g);
+      continue;
+    }
+    const kept = g['hooks'].filter((h) => !isOurGuardHandler(h));
+    if (kept.length > 0) groups.push({ ...g, hooks: kept });
+  }
+  if (guard) {
+    const ours = groups.find(
+      (g) => isPlainObject(g) && Array.isArray(g['hooks']) && g['hooks'].some(isOurHandler),
+    );
+    if (isPlainObject(ours) && Array.isArray(ours['hooks'])) ours['hooks'].push(guardHandler(guard));
+    else groups.push({ hooks: [guardHandler(guard)] });
+  }
+  hooks['PreToolUse'] = groups;
+}
+
 function removeOurHooks(doc: JsonObject): void {
+  setGuard(doc, undefined);
   const hooks = doc['hooks'];
   if (hooks === undefined) return;
   if (!isPlainObject(hooks)) throw new Error('"hooks" is not an object');

@@ -9,6 +9,7 @@ import {
   optIn,
   optOut,
 } from '../capture/index.ts';
+import { DEFAULT_GUARD_URL } from '../capture/settings.ts';
 import { dataPaths } from '../config/paths.ts';
 import { Store } from '../store/index.ts';
 import { type CommandSpec, type Options, parse, UsageError } from './args.ts';
@@ -35,9 +36,18 @@ function projectDirOf(positionals: string[]): string {
 const connectSpec = {
   name: 'connect',
   summary: 'Register the capture hook for every Claude Code hook event in a project (or globally).',
-  usage: 'connect [dir] [--local | --global] [--dry-run] [--opt-out | --opt-in] [--json]',
+  usage:
+    'connect [dir] [--local | --global] [--guard [--guard-url URL] [--strict] [--fail-closed]] [--dry-run] [--opt-out | --opt-in] [--json]',
   positionals: true,
-  options: { ...TARGET_OPTIONS, 'opt-out': { type: 'boolean' }, 'opt-in': { type: 'boolean' } },
+  options: {
+    ...TARGET_OPTIONS,
+    'opt-out': { type: 'boolean' },
+    'opt-in': { type: 'boolean' },
+    guard: { type: 'boolean' },
+    'guard-url': { type: 'string' },
+    strict: { type: 'boolean' },
+    'fail-closed': { type: 'boolean' },
+  },
   help: [
     'dir                   project directory (default: the current directory)',
     '--local               write .claude/settings.local.json (personal, not committed)',
@@ -45,11 +55,16 @@ const connectSpec = {
     '--dry-run             print the change, write nothing',
     '--opt-out             with a global connection: stop capturing this project',
     '--opt-in              undo --opt-out',
+    '--guard               also ask the running collector before each tool call (deny / ask / allow)',
+    `--guard-url URL       the collector's API (default ${DEFAULT_GUARD_URL})`,
+    '--strict              guard in strict mode: what cannot be verified is denied',
+    '--fail-closed         block tool calls while the collector cannot be reached (default: they run)',
     '--json                machine-readable result',
   ],
   examples: [
     'claude-telemetry connect',
     'claude-telemetry connect ~/code/api --local --dry-run',
+    'claude-telemetry connect --guard --strict',
     'claude-telemetry connect --global && claude-telemetry connect ~/private --opt-out',
   ],
 } satisfies CommandSpec<Options>;
@@ -69,8 +84,27 @@ export const connect: Command = {
       return 0;
     }
     const target = targetOf(values);
+    if (!values.guard && (values['guard-url'] || values.strict || values['fail-closed']))
+      throw new UsageError('--guard-url, --strict and --fail-closed go with --guard');
+    const guard = values.guard
+      ? {
+          url: values['guard-url'] ?? DEFAULT_GUARD_URL,
+          strict: !!values.strict,
+          failClosed: !!values['fail-closed'],
+        }
+      : undefined;
+    if (guard && !/^https?:\/\/[^/]+/.test(guard.url))
+      throw new UsageError(
+        `--guard-url must be an http(s) URL such as http://127.0.0.1:3100, got "${guard.url}"`,
+      );
     if (!values['dry-run']) installHook(paths);
-    const r = connectSettings({ paths, target, projectDir, dryRun: !!values['dry-run'] });
+    const r = connectSettings({
+      paths,
+      target,
+      projectDir,
+      dryRun: !!values['dry-run'],
+      ...(guard ? { guard } : {}),
+    });
     if (values.json) {
       printJson({ ...r, target, project: projectDir, dryRun: !!values['dry-run'] });
       return 0;
@@ -82,6 +116,13 @@ export const connect: Command = {
       );
     } else if (r.changed) {
       println(`connected: hooks for every Claude Code event added to ${r.file}`);
+      if (guard)
+        println(
+          `guard: PreToolUse calls are checked by the collector at ${guard.url}; start it with \`claude-telemetry start\`` +
+            (guard.failClosed
+              ? ' (tool calls are blocked while it is down)'
+              : ' (tool calls run unchecked while it is down)'),
+        );
       if (r.backup) println(`backup of the previous file: ${r.backup}`);
     } else {
       println(`already connected: ${r.file}`);

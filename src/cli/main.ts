@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { TELEMETRY_VERSION } from '../collector/pipeline.ts';
 import { ConfigError } from '../config/config.ts';
+import { alerts } from './alerts.ts';
 import { helpText, UsageError } from './args.ts';
 import { reindex, verify } from './audit.ts';
 import { backup } from './backup.ts';
@@ -9,10 +10,12 @@ import { type Command, out } from './command.ts';
 import { connect, disconnect, projects } from './connect.ts';
 import { restart, setup, start, status, stop } from './daemon.ts';
 import { demo } from './demo.ts';
+import { evaluate } from './evaluate.ts';
 import { exportCmd } from './export.ts';
 import { doctor, health } from './health.ts';
 import { logs, query, sessions } from './query.ts';
 import { restore } from './restore.ts';
+import { rules } from './rules.ts';
 
 const COMMANDS: Command[] = [
   setup,
@@ -35,6 +38,9 @@ const COMMANDS: Command[] = [
   cleanup,
   health,
   doctor,
+  rules,
+  alerts,
+  evaluate,
 ];
 
 function usage(): string {

@@ -10,7 +10,8 @@ export interface Taint {
 }
 
 interface SessionMemory {
-  hits: { rule: string; at: number }[];
+  /** One entry per judged event with hits: the rules it hit. */
+  hits: { rules: readonly string[]; at: number }[];
   taint?: Taint;
   touched: number;
 }
@@ -62,22 +63,22 @@ export class SessionState {
   recordHits(session: string, rules: readonly string[], at = Date.now()): void {
     if (session === '' || rules.length === 0) return;
     const m = this.get(session, at);
-    for (const rule of rules) m.hits.push({ rule, at });
+    m.hits.push({ rules: [...rules], at });
     if (m.hits.length > MAX_HITS_PER_SESSION) m.hits.splice(0, m.hits.length - MAX_HITS_PER_SESSION);
   }
 
-  /** Hits in the session within `windowMs` before `at` whose rule id passes `match`. */
+  /** Events of the session within `windowMs` before `at` that hit a rule whose id passes `match`. */
   count(session: string, match: (rule: string) => boolean, windowMs: number, at = Date.now()): number {
     const m = this.sessions.get(session);
     if (m === undefined) return 0;
     let n = 0;
-    for (const h of m.hits) if (at - h.at <= windowMs && h.at <= at && match(h.rule)) n++;
+    for (const h of m.hits) if (at - h.at <= windowMs && h.at <= at && h.rules.some(match)) n++;
     return n;
   }
 
   /** Forgets the hits a threshold rule has counted, so it fires once per burst. */
   forget(session: string, match: (rule: string) => boolean): void {
     const m = this.sessions.get(session);
-    if (m) m.hits = m.hits.filter((h) => !match(h.rule));
+    if (m) m.hits = m.hits.filter((h) => !h.rules.some(match));
   }
 }

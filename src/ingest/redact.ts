@@ -258,8 +258,9 @@ const RULES: Rule[] = [
  * Key-driven rules: a name that says "secret", a separator, then a value. Scanned by hand so that a
  * declined name consumes only itself and the separator (`https://h/?api_key=x` still reaches api_key).
  */
+// `$PWD:/app`, `${TOKEN}`: a variable reference, not an assignment.
 const ASSIGNMENT_KEY =
-  /(?<![A-Za-z0-9_.-])([A-Za-z_][A-Za-z0-9_.-]{0,127})(['"]?[ \t]{0,4}(?::=|=|:)[ \t]{0,4})/g;
+  /(?<![A-Za-z0-9_.${-])([A-Za-z_][A-Za-z0-9_.-]{0,127})(['"]?[ \t]{0,4}(?::=|=|:)[ \t]{0,4})/g;
 const FLAG_KEY = /(?<![A-Za-z0-9_-])--?([A-Za-z][A-Za-z0-9_-]{0,80})(=|[ \t]+)/g;
 const VALUE =
   /((?:Bearer|bearer|BEARER|Basic|basic|BASIC|Token|token|Digest|digest)[ \t]+)?(?:"([^"\r\n]{1,1024})"|'([^'\r\n]{1,1024})'|([^\s'"`,;&|>(){}[\]]{1,1024}))/y;

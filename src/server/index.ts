@@ -8,8 +8,10 @@
 import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { GUARD_PATH } from '../capture/settings.ts';
 import { TELEMETRY_VERSION } from '../collector/pipeline.ts';
 import { DEFAULT_CONFIG } from '../config/config.ts';
+import { guardRoute } from '../detect/guard.ts';
 import { QueryError } from '../query/api.ts';
 import { WireFormatError } from '../sinks/loki-wire.ts';
 import type { ApiEngine } from './engine.ts';
@@ -89,6 +91,7 @@ function apiRouter(opts: ApiServerOptions, maxBodyBytes: number): Router {
     .on('GET', '/ready', ({ res }) => sendText(res, 200, 'ready'))
     .on('GET', '/loki/api/v1/status/buildinfo', ({ req, res }) => sendJson(req, res, buildInfo()))
     .on('POST', '/loki/api/v1/push', pushHandler(opts.pipeline, maxBodyBytes))
+    .on('POST', GUARD_PATH, guardRoute(opts.pipeline))
     .on(read, '/loki/api/v1/query_range', q.queryRange)
     .on(read, '/loki/api/v1/query', q.instantQuery)
     .on(read, '/loki/api/v1/labels', q.labels)

@@ -274,19 +274,39 @@ class Analysis {
       this.redirectOf(r, frame, scope, redirects, continuation);
     if (body === null) return NOTHING;
     let out: Output;
-    if (body.type === 'command') out = this.visitCommand(body, frame, input, scope, redirects);
+    // `a && b <<EOF` parses as a redirection of the whole list; the shell gives it to `b` only.
+    let target = body;
+    while (target.type === 'list' && target.namedChildCount > 0) {
+      const parts = target.namedChildren.filter(isStatement);
+      const last = parts.pop();
+      if (last === undefined) break;
+      this.visitSequence(parts, frame, input, scope);
+      target = last;
+    }
+    if (target.type === 'command') out = this.visitCommand(target, frame, input, scope, redirects);
+    else if (target !== body) out = this.visitRedirectedBody(target, redirects, frame, input, scope);
     else {
-      const inp = this.stdinFrom(redirects, input, scope, frame);
-      const before = this.facts.segments.length;
-      out = this.visit(body, frame, inp, scope);
-      // Redirections of a compound statement apply to every command in it.
-      for (const seg of this.facts.segments.slice(before))
-        this.applyOutputRedirects(seg, redirects, out, frame, scope);
-      if (redirects.some(isStdoutRedirect)) out = NOTHING;
+      out = this.visitRedirectedBody(body, redirects, frame, input, scope);
     }
     // `cat <<EOF | sh`: the pipeline after the heredoc start belongs to the redirected command.
     for (const c of continuation) out = this.visitPipelineTail(c, frame, out, scope);
     return out;
+  }
+
+  /** A compound statement with redirections: they apply to every command in it. */
+  private visitRedirectedBody(
+    body: SyntaxNode,
+    redirects: Redirect[],
+    frame: Frame,
+    input: Input,
+    scope: Scope,
+  ): Output {
+    const inp = this.stdinFrom(redirects, input, scope, frame);
+    const before = this.facts.segments.length;
+    const out = this.visit(body, frame, inp, scope);
+    for (const seg of this.facts.segments.slice(before))
+      this.applyOutputRedirects(seg, redirects, out, frame, scope);
+    return redirects.some(isStdoutRedirect) ? NOTHING : out;
   }
 
   private visitPipelineTail(node: SyntaxNode, frame: Frame, from: Output, scope: Scope): Output {
@@ -491,7 +511,14 @@ class Analysis {
       } else if (c.type.endsWith('_redirect')) this.redirectOf(c, frame, scope, redirects, continuation);
       else if (field === 'name' || field === 'argument' || c.type === 'command_name') {
         const w = c.type === 'command_name' ? (c.namedChild(0) ?? c) : c;
-        argv.push(...this.words(w, frame, scope));
+        const words = this.words(w, frame, scope);
+        // The grammar glues a line that starts with a backslash to the previous command (`a\n\\rm x`):
+        // the shell runs it as a command of its own.
+        if (argv.length > 0 && w.type === 'word' && w.text.startsWith('\n') && words[0]) {
+          this.runArgv(argv.splice(0), frame, NO_INPUT, [], env.splice(0), scope);
+          words[0] = { ...words[0], text: words[0].text.replace(/^\n+/, '') };
+        }
+        argv.push(...words);
       }
     }
     let out = this.runArgv(
@@ -1146,6 +1173,12 @@ class Analysis {
       if (file && file.text === '/dev/fd/63') {
         // source <(...): the substitution's output is code
         this.sink(seg, 'shell', false, file.sources, NO_INPUT);
+        if (file.proc !== undefined)
+          this.evalText(
+            file.proc,
+            { ...frame, depth: frame.depth + 1, via: [...frame.via, 'process-substitution'] },
+            NO_INPUT,
+          );
       }
       return;
     }
@@ -1178,7 +1211,15 @@ class Analysis {
     }
     const script = args[i];
     if (script !== undefined) {
-      if (script.text === '/dev/fd/63') this.sink(seg, 'shell', false, script.sources, NO_INPUT);
+      if (script.text === '/dev/fd/63') {
+        this.sink(seg, 'shell', false, script.sources, NO_INPUT);
+        if (script.proc !== undefined)
+          this.evalText(
+            script.proc,
+            { ...frame, depth: frame.depth + 1, via: [...frame.via, 'process-substitution'] },
+            NO_INPUT,
+          );
+      }
       return;
     }
     // Commands from stdin: a heredoc, a herestring, or whatever the pipeline produces.

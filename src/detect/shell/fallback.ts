@@ -22,8 +22,8 @@ export interface RawCommand {
   heredoc: string | null;
 }
 
-/** Upper bound on words the fallback keeps: beyond it the rest of the text is ignored. */
-export const MAX_FALLBACK_WORDS = 16_384;
+/** Words kept per command: the rest of a huge command's words are skipped, later commands still read. */
+export const MAX_WORDS_PER_COMMAND = 4096;
 
 /** Splits shell text into simple commands. Linear in the input; bounded in words. */
 export function tokenizeCommands(src: string, home: string): RawCommand[] {
@@ -37,12 +37,10 @@ export function tokenizeCommands(src: string, home: string): RawCommand[] {
   let pendingRedirect: { op: string; fd: string } | null = null;
   let pendingHeredoc: { delim: string; strip: boolean } | null = null;
   const heredocs: { cmd: RawCommand; delim: string; strip: boolean }[] = [];
-  let words = 0;
   const n = src.length;
 
   const flushWord = () => {
     if (!inWord) return;
-    words++;
     if (pendingHeredoc) {
       heredocs.push({ cmd: cur, delim: stripMarks(word), strip: pendingHeredoc.strip });
       pendingHeredoc = null;
@@ -52,6 +50,7 @@ export function tokenizeCommands(src: string, home: string): RawCommand[] {
     } else {
       const expanded = firstQuoted ? [word] : expandBraces(word);
       for (let text of expanded) {
+        if (cur.args.length >= MAX_WORDS_PER_COMMAND) break;
         if (!firstQuoted && text.startsWith('~')) text = expandTilde(text, home);
         cur.args.push({ text, dynamic, glob, sources: [] });
       }
@@ -77,7 +76,7 @@ export function tokenizeCommands(src: string, home: string): RawCommand[] {
   };
 
   let i = 0;
-  while (i < n && words < MAX_FALLBACK_WORDS) {
+  while (i < n) {
     const c = src[i] as string;
     if (c === '\n') {
       endCommand(false);

@@ -23,6 +23,8 @@ export interface Arg {
   /** Unquoted glob characters: the shell would expand it against the filesystem. */
   glob: boolean;
   sources: Source[];
+  /** The word is a process substitution `<(...)` whose output is known statically. */
+  proc?: string;
 }
 
 /** A variable's statically known value(s) and the data that flowed into it. */
@@ -50,6 +52,7 @@ interface Part {
   /** An unquoted expansion: its value is split into fields. */
   split: boolean;
   quotedStart: boolean;
+  proc?: string;
 }
 
 const MAX_VALUES = MAX_BRACE_WORDS;
@@ -145,6 +148,7 @@ function substitution(node: SyntaxNode, env: WordEnv, quoted: boolean): Part {
       sources: r.sources,
       split: false,
       quotedStart: false,
+      ...(r.text !== null ? { proc: r.text } : {}),
     };
   }
   const text = r.text === null ? null : r.text.replace(/\n+$/, '');
@@ -224,6 +228,8 @@ export function evalWord(node: SyntaxNode, env: WordEnv): Arg[] {
   const dynamic = parts.some((p) => p.dynamic);
   const glob = parts.some((p) => p.glob);
   const sources = parts.flatMap((p) => p.sources);
+  const proc = parts.length === 1 ? (parts[0] as Part).proc : undefined;
+  if (proc !== undefined) return [{ text: '/dev/fd/63', dynamic: false, glob: false, sources, proc }];
   // A word that is only an unquoted expansion splits into fields (`W='rm -rf ~'; $W`).
   if (parts.length === 1 && (parts[0] as Part).split && !dynamic) {
     const fields = (parts[0] as Part).marked.flatMap((m) =>
