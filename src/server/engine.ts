@@ -1,33 +1,16 @@
 /**
- * What the API asks of the LogQL engine (src/query's QueryEngine provides it). Every call may answer
- * synchronously or with a promise; bad queries throw QueryError (400).
+ * What the API asks of a LogQL engine: src/query's QueryEngine, or anything shaped like it (a federated
+ * engine answers with promises). Bad queries throw QueryError (400).
  */
 import type {
+  IndexStats,
   InstantQueryRequest,
   Labels,
-  Nanos,
   QueryResponse,
   RangeQueryRequest,
-  StreamResult,
-} from '../query/api.ts';
-
-export interface TimeBounds {
-  start: Nanos;
-  end: Nanos;
-}
-
-export interface IndexStats {
-  streams: number;
-  chunks: number;
-  entries: number;
-  bytes: number;
-}
-
-export interface TailBatch {
-  streams: StreamResult[];
-  /** Store seq of the last event looked at; the next call continues after it. */
-  lastSeq: number;
-}
+  TailBatch,
+  TimeBounds,
+} from '../query/index.ts';
 
 type Maybe<T> = T | Promise<T>;
 
