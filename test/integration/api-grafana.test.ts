@@ -404,6 +404,27 @@ describe('live tail (WebSocket)', () => {
     }
   });
 
+  test('delay_for holds frames back by that many seconds', async () => {
+    const tail = openTail(api, { query: '{job="delaytest"}', delay_for: '1' });
+    try {
+      await tail.opened;
+      const res = await fetch(`${api.url}/loki/api/v1/push`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({
+          streams: [{ stream: { job: 'delaytest' }, values: [[String(nowNs()), 'late line']] }],
+        }),
+      });
+      assert.equal(res.status, 204);
+      const pushed = Date.now();
+      assert.ok(await until(() => tail.frames.length > 0, 4000), 'the frame arrives');
+      assert.ok(Date.now() - pushed >= 950, `arrived after ${Date.now() - pushed} ms`);
+      assert.equal(tail.frames[0]?.streams[0]?.values[0]?.[1], 'late line');
+    } finally {
+      tail.ws.terminate();
+    }
+  });
+
   test('bad tail parameters are refused before the upgrade, with the reason', async () => {
     const cases: [Record<string, string>, RegExp][] = [
       [{ query: '{job="x"}', delay_for: '6' }, /delay_for can't be greater than 5/],
