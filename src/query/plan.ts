@@ -55,6 +55,8 @@ export function planSource(sel: LogSelector, scope: QueryScope): SourcePlan {
   let labelsTouched = false;
   let lineChanged = false;
   let lineFilters = false;
+  // Only `| json` (of the stored line) has changed the labels so far: later filters get a SQL prefilter.
+  let onlyJson = false;
   for (const s of sel.stages) {
     if (s.kind === 'line_filter' && !lineChanged) {
       conds.push(b.lineFilter(s));
@@ -68,7 +70,13 @@ export function planSource(sel: LogSelector, scope: QueryScope): SourcePlan {
         continue;
       }
     }
+    if (s.kind === 'label_filter' && onlyJson) {
+      const pre = b.afterJson(s.expr);
+      if (pre) conds.push(pre);
+    }
     js.push(s);
+    if (s.kind === 'json' && !lineChanged && (!labelsTouched || onlyJson)) onlyJson = true;
+    else if (s.kind !== 'line_filter' && s.kind !== 'label_filter') onlyJson = false;
     if (s.kind === 'line_format') lineChanged = true;
     else if (s.kind !== 'line_filter') labelsTouched = true;
   }

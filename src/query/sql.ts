@@ -131,6 +131,45 @@ export class ConditionBuilder {
     return negative ? not(any) : any;
   }
 
+  /**
+   * A necessary condition for a label filter that follows `| json` (the labels are ours plus what the JSON
+   * adds; a label we have is never overwritten, the parser names a clash `_extracted`). For each `label="v"`
+   * ANDed at the top: our value is v, or we have none and the line could hold v. Our own lines are JSON as
+   * JSON.stringify writes it, which never escapes a value without quotes, backslashes or control characters,
+   * so such a v must appear in the line as is; a pushed foreign line (ts_ns set) may escape anything.
+   * undefined when no such matcher gives a condition; the filter itself still runs in JavaScript.
+   */
+  afterJson(e: LabelFilterExpr): SqlCondition | undefined {
+    const conds: SqlCondition[] = [];
+    const walk = (x: LabelFilterExpr) => {
+      if (x.kind === 'and') {
+        walk(x.left);
+        walk(x.right);
+        return;
+      }
+      if (x.kind !== 'match') return;
+      const m = x.matcher;
+      // Error labels come from the pipeline, aliases may read another label: neither is in the line.
+      if (m.op !== '=' || m.value === '' || m.name.startsWith('__') || ALIASES[m.name]) return;
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what JSON escapes.
+      if (/["\\\x00-\x1f\ud800-\udfff]/.test(m.value)) return;
+      const v = this.valueOf(m.name);
+      const inLine: SqlCondition = { sql: '(ts_ns IS NOT NULL OR instr(line, ?) > 0)', params: [m.value] };
+      if (!v) {
+        conds.push(inLine);
+        return;
+      }
+      const has = `coalesce(${v.sql}, '')`;
+      conds.push(
+        or([{ sql: `${has} = ?`, params: [m.value] }, and([{ sql: `${has} = ''`, params: [] }, inLine])]),
+      );
+    };
+    walk(e);
+    if (conds.length === 0) return undefined;
+    this.rollupOk = false;
+    return and(conds);
+  }
+
   /** A label filter made only of string matchers; undefined for numeric, duration and byte filters. */
   labelFilter(e: LabelFilterExpr, top = false): SqlCondition | undefined {
     if (e.kind === 'match') return this.matcher(e.matcher, top);

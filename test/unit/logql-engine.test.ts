@@ -250,6 +250,7 @@ describe('log queries', () => {
         pushed('p1', 10, '{"ms": 250, "user": {"name": "ann"}}'),
         pushed('p2', 20, 'not json'),
         pushed('p3', 30, '{"ms": "slow"}'),
+        pushed('p4', 40, '{"k": "\\u0074rue"}'),
       ].map((x, i) => ({ event: ev(x), auditSeq: i + 1, line: x.extra.log_line })),
     );
     const e = engine(s);
@@ -269,6 +270,11 @@ describe('log queries', () => {
       '{"ms": 250, "user": {"name": "ann"}}',
     ]);
     assert.deepEqual(lines('{job="app"} | json | ms < 100 | __error__=""'), []);
+    assert.deepEqual(
+      lines('{job="app"} | json | k="true"'),
+      ['{"k": "\\u0074rue"}'],
+      'an escaped value in a pushed line',
+    );
     assert.deepEqual(lines('{job="app"} | json | __error__="JSONParserErr"'), ['not json']);
     const e2 = logs(e, '{job="app"} | json | ms > 100 | __error__="LabelFilterErr"');
     assert.equal(e2[0]?.stream.__error__, 'LabelFilterErr');
