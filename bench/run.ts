@@ -4,15 +4,27 @@
  * document with the machine description. BENCHMARKS.md records the results.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { runDetectBench } from './detect.ts';
 import { runFederationBench } from './federation.ts';
 import { runFreshnessBench } from './freshness.ts';
 import { runHookBench } from './hook.ts';
 import { runIngestBench } from './ingest.ts';
 import { runPushBench } from './push.ts';
+import { runQueryBench } from './query.ts';
 import { runScaleBench } from './scale.ts';
 import { machine } from './util.ts';
 
-const ALL = ['hook', 'ingest', 'freshness', 'scale', 'push', 'federation', 'session'] as const;
+const ALL = [
+  'hook',
+  'ingest',
+  'freshness',
+  'scale',
+  'push',
+  'federation',
+  'query',
+  'detect',
+  'session',
+] as const;
 const picked = process.argv.slice(2).filter((a) => (ALL as readonly string[]).includes(a));
 const which = picked.length > 0 ? picked : ALL.filter((x) => x !== 'session');
 
@@ -26,6 +38,8 @@ for (const name of which) {
   if (name === 'scale') results.scale = await runScaleBench();
   if (name === 'push') results.push = await runPushBench();
   if (name === 'federation') results.federation = await runFederationBench();
+  if (name === 'query') results.query = await runQueryBench();
+  if (name === 'detect') results.detect = await runDetectBench();
   if (name === 'session') {
     const { runClaudeSessionBench } = await import('./claude-session.ts');
     results.session = await runClaudeSessionBench();

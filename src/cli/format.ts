@@ -40,9 +40,17 @@ export function eventSummary(e: TelemetryEvent): string {
   return String(s).replace(/\s+/g, ' ');
 }
 
+/** Security rule hits of an event worth showing (alert or stricter), e.g. `DENY CT-CRED-001`. */
+export function detectionsSummary(e: TelemetryEvent): string {
+  const shown = (e.detections ?? []).filter((d) => d.action !== 'log');
+  return shown.map((d) => `${d.action.toUpperCase()} ${d.rule}`).join(' ');
+}
+
 /** One readable line per event for `logs`. */
 export function logLine(e: TelemetryEvent): string {
   const flags: string[] = [];
+  const hits = detectionsSummary(e);
+  if (hits !== '') flags.push(hits);
   if (e.action_details.outside_project_scope) flags.push('OUTSIDE-SCOPE');
   if (e.success === false) flags.push('FAILED');
   if (e.agent_id) flags.push(`agent=${e.agent_id}`);

@@ -3,7 +3,7 @@ import { Store } from '../store/index.ts';
 import type { TelemetryEvent } from '../types.ts';
 import { type CommandSpec, type Options, parse, parseLimit, parseTime, UsageError } from './args.ts';
 import { type Command, out, printJson, println } from './command.ts';
-import { eventSummary, logLine, plural, shortId, shortTime, table } from './format.ts';
+import { detectionsSummary, eventSummary, logLine, plural, shortId, shortTime, table } from './format.ts';
 
 function openStore(): Store {
   const paths = dataPaths();
@@ -91,7 +91,7 @@ function printEventTable(events: TelemetryEvent[]): void {
   }
   println(
     table(
-      ['time', 'session', 'hook', 'event_type', 'tool', 'scope', 'details'],
+      ['time', 'session', 'hook', 'event_type', 'tool', 'scope', 'security', 'details'],
       events.map((e) => [
         shortTime(e.timestamp),
         shortId(e.session_id),
@@ -99,6 +99,7 @@ function printEventTable(events: TelemetryEvent[]): void {
         e.event_type,
         e.tool_name ?? '',
         e.action_details.outside_project_scope ? 'OUTSIDE' : '',
+        detectionsSummary(e),
         eventSummary(e),
       ]),
     ),

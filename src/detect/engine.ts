@@ -132,6 +132,12 @@ export class DetectionEngine {
     this.probes = [...(this.base.lists.get('glob_probes') ?? [])];
   }
 
+  /** Forgets cached analyses and verdicts (benchmarks measure the uncached path with this). */
+  clearCaches(): void {
+    this.factCache.clear();
+    this.verdictCache.clear();
+  }
+
   /** An engine with the bash grammar loaded (the raw-text fallback is used if it cannot load). */
   static async create(opts: EngineOptions = {}): Promise<DetectionEngine> {
     if (opts.parser === undefined) await loadBashParser().catch(() => undefined);
