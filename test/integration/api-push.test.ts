@@ -194,3 +194,34 @@ describe('API server: push', () => {
     assert.equal((await fetch(`${api.url}/ready`)).status, 200);
   });
 });
+
+describe('API server: failures inside', () => {
+  test('a push the pipeline cannot commit is a 500 without details; the stack goes to the log only', async () => {
+    const p2 = tempPaths('api-push-fail');
+    const a2 = AuditLog.open(p2.audit, { keysDir: p2.keys });
+    const s2 = Store.open(p2.storeFile);
+    const logged: string[] = [];
+    const server = await startApiServer({
+      store: s2,
+      pipeline: new Pipeline(p2, DEFAULT_CONFIG, a2, s2),
+      port: 0,
+      log: (m) => logged.push(m),
+    });
+    try {
+      // The audit log is closed underneath the pipeline: appending fails, as on a dead disk.
+      a2.close();
+      const res = await fetch(`${server.url}/loki/api/v1/push`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: json({ streams: [{ stream: { a: 'b' }, values: [[String(NOW_NS), 'x']] }] }),
+      });
+      await expectError(res, 500, /^internal server error\n$/);
+      assert.equal(logged.length, 1);
+      assert.match(logged[0] as string, /\n\s+at /, 'the log has the stack');
+    } finally {
+      await server.close();
+      s2.close();
+      rmSync(p2.home, { recursive: true, force: true });
+    }
+  });
+});
