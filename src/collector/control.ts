@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import type { DataPaths } from '../config/paths.ts';
 import type { CollectorStatusFile } from './collector.ts';
@@ -21,19 +21,31 @@ export function readPidFile(file: string): number | undefined {
 
 /**
  * A pid file left by a collector that was killed can name a pid the system has since given to another
- * program; signalling that program would be a disaster. Where /proc exists, the process must be a
- * `start --foreground` of ours.
+ * program; signalling that program would be a disaster. The process must be a `start --foreground` of ours.
  */
 function looksLikeCollector(pid: number): boolean {
-  let cmdline: string;
-  try {
-    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-  } catch (err) {
-    // No /proc (macOS): the liveness check is all there is. Gone meanwhile: not ours.
-    return (err as NodeJS.ErrnoException).code !== 'ENOENT' || !existsSync('/proc/self');
-  }
-  const argv = cmdline.split('\0');
+  const argv = commandLineOf(pid);
+  // Unknown (no /proc and no ps): the liveness check is all there is. Gone meanwhile: not ours.
+  if (argv === undefined) return true;
+  if (argv === null) return false;
   return argv.includes('start') && argv.includes('--foreground');
+}
+
+/**
+ * The command line of a process: from /proc/<pid>/cmdline on Linux, else from `ps -o command= -p <pid>`
+ * (macOS and BSDs; split on whitespace, enough to find our arguments). null when the process is gone,
+ * undefined when neither source is available.
+ */
+export function commandLineOf(pid: number, procDir = '/proc'): string[] | null | undefined {
+  try {
+    return readFileSync(`${procDir}/${pid}/cmdline`, 'utf8').split('\0');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && existsSync(`${procDir}/self`)) return null;
+  }
+  const r = spawnSync('ps', ['-o', 'command=', '-p', String(pid)], { encoding: 'utf8', timeout: 2000 });
+  if (r.error || r.status === null) return undefined;
+  const text = r.stdout.trim();
+  return r.status === 0 && text !== '' ? text.split(/\s+/) : null;
 }
 
 export function isAlive(pid: number): boolean {
