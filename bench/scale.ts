@@ -6,6 +6,7 @@ import { AuditLog } from '../src/audit/index.ts';
 import { installHook } from '../src/capture/install.ts';
 import { storeRowOf } from '../src/collector/audit-to-store.ts';
 import { startBackground, stopCollector } from '../src/collector/control.ts';
+import type { DataPaths } from '../src/config/paths.ts';
 import { normalize } from '../src/ingest/index.ts';
 import { Store } from '../src/store/index.ts';
 import type { TelemetryEvent } from '../src/types.ts';
@@ -21,15 +22,10 @@ function rssOf(pid: number): { rssMB: number; peakMB: number } {
 }
 
 /**
- * A store of `total` events (sessions of 1,000) built through the audit log and the store as the collector
- * does; then a session's timeline is read, and the real collector's memory is measured while it ingests
- * 20,000 more events into it.
+ * Fills a data dir with `total` events (sessions of `perSession`, 10 ms apart, ending about now) through the
+ * audit log and the store as the collector writes them. Returns the session ids and the build time.
  */
-export async function runScaleBench(
-  total = Number(process.env.BENCH_SCALE_TOTAL ?? 1_000_000),
-  perSession = 1_000,
-) {
-  const paths = tempHome('scale');
+export function buildScaleStore(paths: DataPaths, total: number, perSession: number) {
   installHook(paths);
   const templates = fixturePayloads().map((p, i) =>
     normalize(
@@ -71,7 +67,20 @@ export async function runScaleBench(
   }
   audit.checkpoint();
   audit.close();
-  const buildSec = (performance.now() - build0) / 1000;
+  return { store, sessions, buildSec: (performance.now() - build0) / 1000 };
+}
+
+/**
+ * A store of `total` events (sessions of 1,000) built through the audit log and the store as the collector
+ * does; then a session's timeline is read, and the real collector's memory is measured while it ingests
+ * 20,000 more events into it.
+ */
+export async function runScaleBench(
+  total = Number(process.env.BENCH_SCALE_TOTAL ?? 1_000_000),
+  perSession = 1_000,
+) {
+  const paths = tempHome('scale');
+  const { store, sessions, buildSec } = buildScaleStore(paths, total, perSession);
   const lat: number[] = [];
   for (let k = 0; k < 60; k++) {
     const s = sessions[Math.floor((k * 7919) % sessions.length)] as string;

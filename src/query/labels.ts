@@ -182,6 +182,18 @@ export function labelsKey(l: Labels): string {
   return key;
 }
 
+/** A label set sorted by name with its identity, in one pass. */
+export function canonicalLabels(l: Labels): { labels: Labels; key: string } {
+  const labels: Labels = {};
+  let key = '';
+  for (const n of Object.keys(l).sort()) {
+    const v = l[n] as string;
+    labels[n] = v;
+    key += `${n}\x00${v}\x01`;
+  }
+  return { labels, key };
+}
+
 /** Labels sorted by name (as Loki and Prometheus print them). */
 export function sortedLabels(l: Labels): Labels {
   const out: Labels = {};

@@ -4,7 +4,7 @@
  */
 import type { Store } from '../store/index.ts';
 import type { Labels, StreamResult, StreamValue } from './api.ts';
-import { allLabels, ENTRY_COLUMNS, type Entry, entryOf, labelsKey, sortedLabels } from './labels.ts';
+import { allLabels, canonicalLabels, ENTRY_COLUMNS, type Entry, entryOf, sortedLabels } from './labels.ts';
 import { nsString } from './literals.ts';
 import type { Deadline, SourcePlan } from './plan.ts';
 
@@ -53,19 +53,19 @@ export class StreamCollector {
 
   add(e: Entry): void {
     const ns = e.tsNs ?? nsString(e.ts);
-    let labels: Labels;
     let value: StreamValue;
+    let stream: Labels;
     if (this.categorize) {
-      labels = sortedLabels(e.stream);
+      stream = e.stream;
       const extra: { structuredMetadata?: Labels; parsed?: Labels } = {};
       if (Object.keys(e.metadata).length > 0) extra.structuredMetadata = sortedLabels(e.metadata);
       if (Object.keys(e.parsed).length > 0) extra.parsed = sortedLabels(e.parsed);
       value = [ns, e.line, extra];
     } else {
-      labels = sortedLabels(allLabels(e));
+      stream = allLabels(e);
       value = [ns, e.line];
     }
-    const key = labelsKey(labels);
+    const { labels, key } = canonicalLabels(stream);
     let s = this.streams.get(key);
     if (!s) {
       s = { stream: labels, values: [] };

@@ -16,6 +16,7 @@ import { type Labels, QueryError, QueryLimitError, type QueryLimits } from './ap
 import type { Grouping, RangeAggregation } from './ast.ts';
 import {
   allLabels,
+  canonicalLabels,
   deleteLabel,
   type Entry,
   ERROR_DETAILS_LABEL,
@@ -111,7 +112,7 @@ class SeriesSet {
       if (this.map.size >= this.limits.maxSeries) {
         throw new QueryLimitError(`maximum of series (${this.limits.maxSeries}) reached for a single query`);
       }
-      s = new BucketSeries(labels);
+      s = new BucketSeries(canonicalLabels(labels).labels);
       this.map.set(key, s);
     }
     return s;

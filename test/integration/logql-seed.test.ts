@@ -123,6 +123,10 @@ describe('the seed example queries', () => {
       idsOf(outside),
     );
     assert.deepEqual(
+      idsOf(returned('{service="claude-telemetry"} |~ `"outside_project_scope":\\s*true`')),
+      idsOf(outside),
+    );
+    assert.deepEqual(
       idsOf(returned('{service="claude-telemetry", outside_project_scope="true"}')),
       idsOf(outside),
     );
