@@ -11,6 +11,7 @@ import { connect, disconnect, projects } from './connect.ts';
 import { restart, setup, start, status, stop } from './daemon.ts';
 import { demo } from './demo.ts';
 import { evaluate } from './evaluate.ts';
+import { examples } from './examples.ts';
 import { exportCmd } from './export.ts';
 import { doctor, health } from './health.ts';
 import { logs, query, sessions } from './query.ts';
@@ -28,6 +29,7 @@ const COMMANDS: Command[] = [
   projects,
   logs,
   query,
+  examples,
   sessions,
   verify,
   reindex,

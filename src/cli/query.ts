@@ -4,6 +4,7 @@ import type { TelemetryEvent } from '../types.ts';
 import { type CommandSpec, type Options, parse, parseLimit, parseTime, UsageError } from './args.ts';
 import { type Command, out, printJson, println } from './command.ts';
 import { detectionsSummary, eventSummary, logLine, plural, shortId, shortTime, table } from './format.ts';
+import { runLogQL } from './logql.ts';
 
 function openStore(): Store {
   const paths = dataPaths();
@@ -38,23 +39,67 @@ const FILTER_HELP = [
   '--json                JSON array of full events',
 ];
 
+const LOGQL_OPTIONS = {
+  from: { type: 'string' },
+  to: { type: 'string' },
+  step: { type: 'string' },
+  direction: { type: 'string' },
+  instant: { type: 'boolean' },
+  raw: { type: 'boolean' },
+  federated: { type: 'boolean' },
+} as const;
+
 const querySpec = {
   name: 'query',
-  summary: 'Search stored events.',
-  usage: 'query [filters] [--json]',
-  options: FILTER_OPTIONS,
-  help: FILTER_HELP,
+  summary: "Search stored events with LogQL (as Loki's API answers it) or with simple filters.",
+  usage:
+    "query '<LogQL>' [--since T | --from T --to T] [--limit N] [--step D] [--json | --raw]\n" +
+    '       claude-telemetry query [filters] [--json]',
+  options: { ...FILTER_OPTIONS, ...LOGQL_OPTIONS },
+  positionals: true,
+  help: [
+    'With a LogQL query (docs/logql.md lists labels and functions):',
+    '--since T             start this long ago (default 1h), or --from T; --to T ends earlier than now',
+    '--limit N             log queries: at most N lines (default 100)',
+    '--step D              metric queries: resolution, e.g. 30s, 1m (default: the range in ~250 steps)',
+    '--direction D         backward (newest first, default) or forward, before the limit applies',
+    '--instant             evaluate a metric query once, at --to (a vector, as /query answers)',
+    '--raw                 print log lines exactly as stored',
+    '--json                the API response ({"status":"success","data":...})',
+    '--federated           ask every instance under federation.instances in config.yaml and merge',
+    '',
+    'Without a query, filters:',
+    ...FILTER_HELP,
+  ],
   examples: [
+    `claude-telemetry query '{service="claude-telemetry", event="file_read"}' --since 24h`,
+    `claude-telemetry query 'sum by (tool) (count_over_time({service="claude-telemetry"}[1h]))' --instant`,
+    `claude-telemetry query '{service="claude-telemetry"} | json | outside_project_scope="true"'`,
     'claude-telemetry query --tool Bash --since 1h',
     'claude-telemetry query --outside-scope --json',
-    'claude-telemetry query --session 2a8611e7 --limit 1000',
+    'claude-telemetry examples        (more, with what each one answers)',
   ],
 } satisfies CommandSpec<Options>;
+
+const FILTER_KEYS = ['session', 'project', 'tool', 'event', 'outside-scope'] as const;
+const LOGQL_ONLY = ['from', 'to', 'step', 'direction', 'instant', 'raw', 'federated'] as const;
 
 export const query: Command = {
   spec: querySpec,
   async run(argv) {
-    const { values } = parse(querySpec, argv);
+    const { values, positionals } = parse(querySpec, argv);
+    if (positionals.length > 1) {
+      throw new UsageError(`query: give the LogQL query as one argument, in single quotes`);
+    }
+    const logql = positionals[0];
+    if (logql !== undefined) {
+      const mixed = FILTER_KEYS.find((k) => values[k] !== undefined);
+      if (mixed)
+        throw new UsageError(`query: --${mixed} is a filter option; with LogQL, put it in the selector`);
+      return runLogQL(logql, values);
+    }
+    const onlyLogql = LOGQL_ONLY.find((k) => values[k] !== undefined);
+    if (onlyLogql) throw new UsageError(`query: --${onlyLogql} needs a LogQL query`);
     const store = openStore();
     try {
       let session = values.session;
