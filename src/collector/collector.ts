@@ -5,8 +5,9 @@ import * as spool from '../capture/spool.ts';
 import { SpoolIO } from '../capture/spool-io.ts';
 import type { Config } from '../config/config.ts';
 import type { DataPaths } from '../config/paths.ts';
+import { openStoreChecked } from '../ops/store-repair.ts';
 import { type RunningSinks, type SinkStatus, startSinks } from '../sinks/index.ts';
-import { Store } from '../store/index.ts';
+import type { Store } from '../store/index.ts';
 import { Pipeline, type PipelineCounters, TELEMETRY_VERSION } from './pipeline.ts';
 
 const WATCH_DEBOUNCE_MS = 5;
@@ -68,7 +69,8 @@ export class Collector {
   ): Promise<Collector> {
     installHook(paths);
     const audit = openAudit(paths, config);
-    const store = Store.open(paths.storeFile);
+    // A damaged store is moved aside and rebuilt from the audit log by the recovery below.
+    const { store } = openStoreChecked(paths, log);
     const pipeline = new Pipeline(paths, config, audit, store, log);
     const c = new Collector(paths, config, store, pipeline, log);
     c.recovered = await pipeline.recover();
