@@ -24,7 +24,8 @@ function time(fn: () => unknown, runs: number, warmup = 3) {
  *  (a) sum by (tool) (count_over_time(...[1m])) as query_range over 24 h, step 1m;
  *  (b) log queries with a line filter, limit 100 (a common and a rare substring);
  *  (c) a session selector with the seed's shortened id (the whole 1,000-line session, and Loki's default 100);
- *  (d) parse + plan throughput over a mix of queries.
+ *  (d) parse + plan throughput over a mix of queries;
+ * and the label browser's calls over the same day.
  */
 export async function runQueryBench(total = Number(process.env.BENCH_QUERY_TOTAL ?? 1_000_000), runs = 30) {
   const paths = tempHome('query');
@@ -72,7 +73,16 @@ export async function runQueryBench(total = Number(process.env.BENCH_QUERY_TOTAL
       range(`{service="claude-telemetry", session="${session.slice(0, 8)}"}`),
       runs,
     ),
+    labelBrowser: {} as Record<string, unknown>,
     parsePlanPerSec: 0,
+  };
+  const day = { start: ns(minute - 86_400_000), end: ns(minute + 60_000) };
+  out.labelBrowser = {
+    labelsMs: time(() => engine.labels(day), 10),
+    labelValuesToolMs: time(() => engine.labelValues('tool', day), 10),
+    labelValuesSessionMs: time(() => engine.labelValues('session_id', day), 10),
+    seriesMs: time(() => engine.series({ ...day, match: ['{service="claude-telemetry"}'] }), 10),
+    indexStatsMs: time(() => engine.indexStats({ ...day, query: '{service="claude-telemetry"}' }), 10),
   };
   const mix = [
     countByTool,
