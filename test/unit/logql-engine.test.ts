@@ -517,6 +517,21 @@ describe('metric queries', () => {
     assert.deepEqual(instant(e, '2 * 3 + 1', at).result, [at / 1000, '7']);
     assert.deepEqual(instant(e, '2 ^ 3 ^ 2', at).result, [at / 1000, '512']);
     assert.deepEqual(instant(e, '1 == bool 2', at).result, [at / 1000, '0']);
+    const scalar = (q: string) => (instant(e, q, at).result as [number, string])[1];
+    assert.deepEqual(
+      [
+        '7 % 3',
+        '-7 % 3',
+        '1 / 0',
+        '0 / 0',
+        '2 != bool 2',
+        '2 < bool 3',
+        '3 <= bool 3',
+        '2 >= bool 3',
+        '10 - 2 - 3',
+      ].map(scalar),
+      ['1', '-1', '+Inf', 'NaN', '0', '1', '1', '0', '5'],
+    );
     const v = (q: string) =>
       (instant(e, q, at).result as VectorResult[]).map((r) => `${JSON.stringify(r.metric)}=${r.value[1]}`);
     const byTool = 'sum by (tool) (count_over_time({service="claude-telemetry"}[5m]))';
