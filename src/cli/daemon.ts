@@ -11,9 +11,11 @@ import {
   startBackground,
   stopCollector,
 } from '../collector/control.ts';
-import { loadConfig } from '../config/config.ts';
+import { type Config, loadConfig } from '../config/config.ts';
 import { type DataPaths, dataPaths } from '../config/paths.ts';
 import { Federation, type InstanceReport } from '../query/federation.ts';
+import { QueryEngine } from '../query/index.ts';
+import { type ApiServer, startApiServer } from '../server/index.ts';
 import type { SinkStatus } from '../sinks/index.ts';
 import { Store } from '../store/index.ts';
 import { type CommandSpec, type Options, parse } from './args.ts';
@@ -81,6 +83,38 @@ export const start: Command = {
   },
 };
 
+/**
+ * The Loki-compatible API next to the collector, on its store and pipeline. Capture and ingestion never
+ * depend on it: if the port is taken, the collector runs on and the log says what to change.
+ */
+async function serveApi(
+  collector: Collector,
+  config: Config,
+  log: (m: string) => void,
+): Promise<ApiServer | undefined> {
+  if (!config.server.enabled) return undefined;
+  try {
+    const api = await startApiServer({
+      store: collector.store,
+      pipeline: collector.pipeline,
+      engine: new QueryEngine(collector.store),
+      ...(config.federation.instances.length > 0 ? { federation: new Federation(config.federation) } : {}),
+      host: config.server.host,
+      port: config.server.port,
+      maxBodyBytes: config.server.maxBodyBytes,
+      log,
+    });
+    collector.api = { url: api.url, port: api.port };
+    log(`Loki-compatible API on ${api.url}`);
+    return api;
+  } catch (err) {
+    log(
+      `API not served: ${(err as Error).message}; change server.port in config.yaml (or set server.enabled: false)`,
+    );
+    return undefined;
+  }
+}
+
 async function runForeground(paths: DataPaths): Promise<number> {
   const config = loadConfig(paths);
   const log = (msg: string) => process.stdout.write(`${new Date().toISOString()} ${msg}\n`);
@@ -94,6 +128,7 @@ async function runForeground(paths: DataPaths): Promise<number> {
   }
   collector.start();
   log(`collector running (pid ${process.pid}), spool ${paths.spoolNew}`);
+  const api = await serveApi(collector, config, log);
   await new Promise<void>((resolve) => {
     const shutdown = (sig: string) => {
       log(`${sig}: finishing the current batch and stopping`);
@@ -102,6 +137,7 @@ async function runForeground(paths: DataPaths): Promise<number> {
     process.once('SIGTERM', () => shutdown('SIGTERM'));
     process.once('SIGINT', () => shutdown('SIGINT'));
   });
+  await api?.close();
   await collector.stop();
   releasePidFile(paths);
   log('collector stopped');

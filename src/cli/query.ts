@@ -176,10 +176,13 @@ export const logs: Command = {
     const store = openStore();
     const print = (e: TelemetryEvent) => out.write(`${values.json ? JSON.stringify(e) : logLine(e)}\n`);
     try {
+      // The follow position is taken before the recent events are read: an event stored in between is then
+      // seen by both, and printed once (by id), instead of by neither.
+      let after = store.maxSeq();
       const recent = store.query({ limit: n, order: 'desc' }).reverse();
       for (const e of recent) print(e);
       if (!values.follow) return 0;
-      let after = store.maxSeq();
+      const shown = new Set(recent.map((e) => e.id));
       let stop = false;
       const onSig = () => {
         stop = true;
@@ -189,7 +192,7 @@ export const logs: Command = {
       while (!stop) {
         const rows = store.eventsAfter(after, 500);
         for (const r of rows) {
-          print(r.event);
+          if (!shown.delete(r.event.id)) print(r.event);
           after = r.seq;
         }
         if (rows.length < 500) await new Promise((r) => setTimeout(r, 200));

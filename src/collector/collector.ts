@@ -48,6 +48,8 @@ export class Collector {
   private io: SpoolIO | undefined;
   private inflight: Promise<void> | undefined;
   private sinks: RunningSinks | undefined;
+  /** Where the HTTP API listens, when the process serving this collector runs one (for `status`). */
+  api: { url: string; port: number } | undefined;
   private sinksStarting: Promise<void> | undefined;
 
   private constructor(
@@ -292,6 +294,7 @@ export class Collector {
       optedOut: c.optedOut,
       batches: c.batches,
       recovered: this.recovered,
+      ...(this.api ? { api: this.api } : {}),
       ...(this.sinks ? { sinks: this.sinks.status() } : {}),
       ...(c.lastEventTs !== undefined ? { lastEventTs: c.lastEventTs } : {}),
     };

@@ -13,8 +13,10 @@ import { TELEMETRY_VERSION } from '../collector/pipeline.ts';
 import { DEFAULT_CONFIG } from '../config/config.ts';
 import { guardRoute } from '../detect/guard.ts';
 import { QueryError } from '../query/api.ts';
+import type { Federation } from '../query/federation.ts';
 import { WireFormatError } from '../sinks/loki-wire.ts';
 import type { ApiEngine } from './engine.ts';
+import { FEDERATED_PREFIX, federatedEngine } from './federated.ts';
 import { Router, sendJson, sendText } from './http.ts';
 import { HttpError } from './http-errors.ts';
 import { type EventSink, pushHandler } from './push.ts';
@@ -40,6 +42,8 @@ export interface ApiServerOptions {
    * collector is still opening its engine) those routes answer 503.
    */
   engine?: ApiEngine;
+  /** Instances to fan queries out to, served under /federated (the same Loki routes). */
+  federation?: Federation;
   host?: string;
   /** 0 picks a free port. */
   port?: number;
@@ -87,7 +91,7 @@ function apiRouter(opts: ApiServerOptions, maxBodyBytes: number): Router {
         indexStats: noEngine,
       };
   const read = ['GET', 'POST'];
-  return new Router()
+  const router = new Router()
     .on('GET', '/ready', ({ res }) => sendText(res, 200, 'ready'))
     .on('GET', '/loki/api/v1/status/buildinfo', ({ req, res }) => sendJson(req, res, buildInfo()))
     .on('POST', '/loki/api/v1/push', pushHandler(opts.pipeline, maxBodyBytes))
@@ -102,6 +106,20 @@ function apiRouter(opts: ApiServerOptions, maxBodyBytes: number): Router {
     .on('GET', TAIL_PATH, () => {
       throw new HttpError(400, 'tail is a WebSocket endpoint: send an Upgrade: websocket request');
     });
+  if (opts.federation) {
+    const f = queryRoutes(federatedEngine(opts.federation), maxBodyBytes);
+    const p = `${FEDERATED_PREFIX}/loki/api/v1`;
+    router
+      .on('GET', `${FEDERATED_PREFIX}/ready`, ({ res }) => sendText(res, 200, 'ready'))
+      .on('GET', `${p}/status/buildinfo`, ({ req, res }) => sendJson(req, res, buildInfo()))
+      .on(read, `${p}/query_range`, f.queryRange)
+      .on(read, `${p}/query`, f.instantQuery)
+      .on(read, `${p}/labels`, f.labels)
+      .on(read, `${p}/label`, f.labels)
+      .on(read, `${p}/label/:name/values`, f.labelValues)
+      .on(read, `${p}/series`, f.series);
+  }
+  return router;
 }
 
 /** The status and message an error becomes; anything unexpected is a 500 without details. */
