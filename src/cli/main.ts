@@ -7,6 +7,7 @@ import { reindex, verify } from './audit.ts';
 import { backup } from './backup.ts';
 import { cleanup } from './cleanup.ts';
 import { type Command, out } from './command.ts';
+import { configCmd } from './config.ts';
 import { connect, disconnect, projects } from './connect.ts';
 import { restart, setup, start, status, stop } from './daemon.ts';
 import { demo } from './demo.ts';
@@ -40,6 +41,7 @@ const COMMANDS: Command[] = [
   cleanup,
   health,
   doctor,
+  configCmd,
   rules,
   alerts,
   evaluate,

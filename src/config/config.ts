@@ -1,7 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import type { z } from 'zod';
-import { DEFAULT_RETENTION, type RetentionConfig, retentionSchema } from '../ops/retention-config.ts';
+import { z } from 'zod';
+import {
+  DEFAULT_RETENTION,
+  type RetentionConfig,
+  type RetentionKind,
+  type RetentionLimit,
+} from '../ops/retention-config.ts';
 import { DEFAULT_FORWARDING, type ForwardingConfig, parseForwardingConfig } from '../sinks/config.ts';
 import type { DataPaths } from './paths.ts';
 
@@ -48,51 +53,170 @@ export const DEFAULT_CONFIG: Config = {
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
+  /** The dotted key at fault (as written in config.yaml), when one is. */
+  readonly key: string | undefined;
+  constructor(message: string, key?: string) {
+    super(message);
+    this.key = key;
+  }
 }
 
-function num(v: unknown, key: string, fallback: number): number {
-  if (v === undefined || v === null) return fallback;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
-    throw new ConfigError(`config.yaml: ${key} must be a positive number, got ${JSON.stringify(v)}`);
-  }
+// ---------------------------------------------------------------------------------------------------------
+// The schema of config.yaml as written (snake_case keys), read into Config with the defaults filled in. A
+// key left empty (YAML null) takes its default, except retention limits, where null means "keep".
+
+const d = DEFAULT_CONFIG;
+
+const positive = (what = 'a positive number') => z.number({ error: what }).positive({ error: what });
+const orDefault =
+  <T>(fallback: T) =>
+  (v: T | null | undefined): T =>
+    v === null || v === undefined ? fallback : v;
+
+const ingestKeys = z.strictObject({
+  batch_size: positive().int({ error: 'a positive integer' }).nullish(),
+  rescan_ms: positive('a positive number of milliseconds').nullish(),
+  max_payload_bytes: positive('a positive number of bytes').nullish(),
+  orphan_after_ms: positive('a positive number of milliseconds').nullish(),
+});
+const ingestSchema = ingestKeys.nullish().transform((v): Config['ingest'] => ({
+  batchSize: orDefault(d.ingest.batchSize)(v?.batch_size),
+  rescanMs: orDefault(d.ingest.rescanMs)(v?.rescan_ms),
+  maxPayloadBytes: orDefault(d.ingest.maxPayloadBytes)(v?.max_payload_bytes),
+  orphanAfterMs: orDefault(d.ingest.orphanAfterMs)(v?.orphan_after_ms),
+}));
+
+const auditKeys = z.strictObject({
+  checkpoint_every: positive().int({ error: 'a positive integer' }).nullish(),
+});
+const auditSchema = auditKeys.nullish().transform((v): Config['audit'] => ({
+  checkpointEvery: orDefault(d.audit.checkpointEvery)(v?.checkpoint_every),
+}));
+
+const serverKeys = z.strictObject({
+  enabled: z.boolean({ error: 'true or false' }).nullish(),
+  host: z
+    .string({ error: 'a host name or address' })
+    .refine((h) => h.trim() !== '', { error: 'a host name or address' })
+    .nullish(),
+  port: z
+    .number({ error: 'an integer from 0 to 65535' })
+    .int({ error: 'an integer from 0 to 65535' })
+    .min(0, { error: 'an integer from 0 to 65535' })
+    .max(65535, { error: 'an integer from 0 to 65535' })
+    .nullish(),
+  max_body_bytes: positive('a positive number of bytes').nullish(),
+});
+const serverSchema = serverKeys.nullish().transform((v): Config['server'] => ({
+  enabled: orDefault(d.server.enabled)(v?.enabled),
+  host: orDefault(d.server.host)(v?.host),
+  port: orDefault(d.server.port)(v?.port),
+  maxBodyBytes: orDefault(d.server.maxBodyBytes)(v?.max_body_bytes),
+}));
+
+const limitKeys = z.strictObject({
+  max_age_days: positive('a positive number of days, or null to keep').nullable().optional(),
+  max_size_mb: positive('a positive number of megabytes, or null to keep').nullable().optional(),
+});
+const limitSchema = (kind: RetentionKind) =>
+  limitKeys.nullish().transform(
+    (v): RetentionLimit => ({
+      maxAgeDays: v?.max_age_days === undefined ? DEFAULT_RETENTION[kind].maxAgeDays : v.max_age_days,
+      maxSizeMb: v?.max_size_mb === undefined ? DEFAULT_RETENTION[kind].maxSizeMb : v.max_size_mb,
+    }),
+  );
+
+const retentionKeys = z.strictObject({
+  events: limitSchema('events'),
+  audit: limitSchema('audit'),
+  quarantine: limitSchema('quarantine'),
+  logs: limitSchema('logs'),
+});
+const retentionSchema = retentionKeys.nullish().transform(
+  (v): RetentionConfig => ({
+    events: v?.events ?? { ...DEFAULT_RETENTION.events },
+    audit: v?.audit ?? { ...DEFAULT_RETENTION.audit },
+    quarantine: v?.quarantine ?? { ...DEFAULT_RETENTION.quarantine },
+    logs: v?.logs ?? { ...DEFAULT_RETENTION.logs },
+  }),
+);
+
+/** The sections read by this schema; sinks, routes and federation are read by src/sinks/config.ts. */
+const configSchema = z.strictObject({
+  capture: z
+    .enum(['metadata', 'full'], { error: '"metadata" or "full"' })
+    .nullish()
+    .transform((v) => v ?? d.capture),
+  ingest: ingestSchema,
+  audit: auditSchema,
+  server: serverSchema,
+  retention: retentionSchema,
+  sinks: z.unknown().optional(),
+  routes: z.unknown().optional(),
+  federation: z.unknown().optional(),
+});
+
+/** The keys each mapping of config.yaml may hold, by dotted path ('' for the top level). */
+const KNOWN_KEYS: Record<string, string[]> = {
+  '': Object.keys(configSchema.shape),
+  ingest: Object.keys(ingestKeys.shape),
+  audit: Object.keys(auditKeys.shape),
+  server: Object.keys(serverKeys.shape),
+  retention: Object.keys(retentionKeys.shape),
+  ...Object.fromEntries(
+    Object.keys(retentionKeys.shape).map((k) => [`retention.${k}`, Object.keys(limitKeys.shape)]),
+  ),
+};
+
+function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
+  let v = raw;
+  for (const p of path)
+    v = v !== null && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[p] : undefined;
   return v;
 }
 
-function bool(v: unknown, key: string, fallback: boolean): boolean {
-  if (v === undefined || v === null) return fallback;
-  if (typeof v !== 'boolean')
-    throw new ConfigError(`config.yaml: ${key} must be true or false, got ${JSON.stringify(v)}`);
-  return v;
+function keyOf(path: readonly PropertyKey[]): string {
+  return path
+    .map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))
+    .join('.')
+    .replaceAll('.[', '[');
 }
 
-function serverSection(v: Record<string, unknown>, d: Config['server']): Config['server'] {
-  const host = v.host ?? d.host;
-  if (typeof host !== 'string' || host.trim() === '') {
-    throw new ConfigError(
-      `config.yaml: server.host must be a host name or address, got ${JSON.stringify(host)}`,
+/** The first problem of a failed parse, as `key must be ..., got ...`. */
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown, file: string): ConfigError {
+  if (issue.code === 'unrecognized_keys') {
+    const key = keyOf([...issue.path, issue.keys[0] as string]);
+    const known = KNOWN_KEYS[keyOf(issue.path)];
+    return new ConfigError(
+      `${file}: ${key} is not a setting${known ? ` (known here: ${known.join(', ')})` : ''}`,
+      key,
     );
   }
-  const port = v.port ?? d.port;
-  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new ConfigError(
-      `config.yaml: server.port must be an integer from 0 to 65535, got ${JSON.stringify(port)}`,
-    );
-  }
+  const key = keyOf(issue.path);
+  const got = valueAt(raw, issue.path);
+  return new ConfigError(
+    `${file}: ${key} must be ${issue.message}, got ${JSON.stringify(got) ?? 'nothing'}`,
+    key,
+  );
+}
+
+/**
+ * Reads a parsed config.yaml document into a Config (defaults filled in). Throws ConfigError naming the key
+ * at fault and the value expected there.
+ */
+export function parseConfig(raw: unknown, file = 'config.yaml'): Config {
+  if (raw === null || raw === undefined) raw = {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`${file} must be a YAML mapping`);
+  const r = configSchema.safeParse(raw);
+  if (!r.success) throw describeIssue(r.error.issues[0] as z.core.$ZodIssue, raw, file);
+  const { sinks: _s, routes: _r, federation: _f, ...own } = r.data;
   return {
-    enabled: bool(v.enabled, 'server.enabled', d.enabled),
-    host,
-    port,
-    maxBodyBytes: num(v.max_body_bytes, 'server.max_body_bytes', d.maxBodyBytes),
+    ...own,
+    // sinks, routes, federation (forwarding to remote engines and querying across instances)
+    ...parseForwardingConfig(raw as Record<string, unknown>, (msg) => {
+      throw new ConfigError(`${file}: ${msg}`, /^[\w.[\]]+/.exec(msg)?.[0]);
+    }),
   };
-}
-
-/** One section read through its schema; the first problem is reported with its full key. */
-function schemaSection<S extends z.ZodType>(schema: S, value: unknown, key: string): z.output<S> {
-  const r = schema.safeParse(value);
-  if (r.success) return r.data;
-  const issue = r.error.issues[0];
-  const path = [key, ...(issue?.path ?? []).map(String)].join('.');
-  throw new ConfigError(`config.yaml: ${path}: ${issue?.message ?? 'invalid'}`);
 }
 
 /** Reads config.yaml; a missing file means defaults, a broken one is an error that names the problem. */
@@ -106,37 +230,9 @@ export function loadConfig(paths: Pick<DataPaths, 'config'>): Config {
   }
   let raw: unknown;
   try {
-    raw = parse(text) ?? {};
+    raw = parse(text);
   } catch (err) {
     throw new ConfigError(`${paths.config} is not valid YAML: ${(err as Error).message}`);
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new ConfigError(`${paths.config} must be a YAML mapping`);
-  }
-  const r = raw as Record<string, Record<string, unknown> | undefined> & { capture?: unknown };
-  const capture = r.capture ?? DEFAULT_CONFIG.capture;
-  if (capture !== 'metadata' && capture !== 'full') {
-    throw new ConfigError(
-      `config.yaml: capture must be "metadata" or "full", got ${JSON.stringify(capture)}`,
-    );
-  }
-  const ing = r.ingest ?? {};
-  const aud = r.audit ?? {};
-  const d = DEFAULT_CONFIG;
-  return {
-    capture,
-    ingest: {
-      batchSize: num(ing.batch_size, 'ingest.batch_size', d.ingest.batchSize),
-      rescanMs: num(ing.rescan_ms, 'ingest.rescan_ms', d.ingest.rescanMs),
-      maxPayloadBytes: num(ing.max_payload_bytes, 'ingest.max_payload_bytes', d.ingest.maxPayloadBytes),
-      orphanAfterMs: num(ing.orphan_after_ms, 'ingest.orphan_after_ms', d.ingest.orphanAfterMs),
-    },
-    audit: { checkpointEvery: num(aud.checkpoint_every, 'audit.checkpoint_every', d.audit.checkpointEvery) },
-    server: serverSection(r.server ?? {}, d.server),
-    retention: schemaSection(retentionSchema, r.retention, 'retention'),
-    // sinks, routes, federation (forwarding to remote engines and querying across instances)
-    ...parseForwardingConfig(raw as Record<string, unknown>, (msg) => {
-      throw new ConfigError(`config.yaml: ${msg}`);
-    }),
-  };
+  return parseConfig(raw, 'config.yaml');
 }

@@ -10,8 +10,6 @@
  *     logs:       { max_age_days: 30, max_size_mb: 50 }      # collector.log rotated, old rotations removed
  */
 
-import { z } from 'zod';
-
 export interface RetentionLimit {
   maxAgeDays: number | null;
   maxSizeMb: number | null;
@@ -28,39 +26,3 @@ export const DEFAULT_RETENTION: RetentionConfig = {
   quarantine: { maxAgeDays: 30, maxSizeMb: 100 },
   logs: { maxAgeDays: 30, maxSizeMb: 50 },
 };
-
-const limit = (kind: RetentionKind) => {
-  const d = DEFAULT_RETENTION[kind];
-  return z
-    .strictObject({
-      max_age_days: z.number().positive().nullable().optional(),
-      max_size_mb: z.number().positive().nullable().optional(),
-    })
-    .optional()
-    .transform(
-      (v): RetentionLimit => ({
-        maxAgeDays: v?.max_age_days === undefined ? d.maxAgeDays : v.max_age_days,
-        maxSizeMb: v?.max_size_mb === undefined ? d.maxSizeMb : v.max_size_mb,
-      }),
-    );
-};
-
-/** The `retention:` section as written in config.yaml (snake_case), read into a RetentionConfig with defaults. */
-export const retentionSchema = z
-  .strictObject({
-    events: limit('events'),
-    audit: limit('audit'),
-    quarantine: limit('quarantine'),
-    logs: limit('logs'),
-  })
-  .nullable()
-  .optional()
-  .transform(
-    (v): RetentionConfig =>
-      v ?? {
-        events: { ...DEFAULT_RETENTION.events },
-        audit: { ...DEFAULT_RETENTION.audit },
-        quarantine: { ...DEFAULT_RETENTION.quarantine },
-        logs: { ...DEFAULT_RETENTION.logs },
-      },
-  );
