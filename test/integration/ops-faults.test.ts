@@ -214,7 +214,7 @@ describe('load', () => {
       const base = {
         session_id: `big-${capture}`,
         cwd: '/home/dev/project',
-        transcript_path: '/tmp/t.jsonl',
+        transcript_path: '/home/dev/.claude/projects/-home-dev-project/big.jsonl',
       };
       spool(
         paths,
