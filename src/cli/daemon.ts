@@ -13,6 +13,7 @@ import {
 } from '../collector/control.ts';
 import { type Config, loadConfig } from '../config/config.ts';
 import { type DataPaths, dataPaths } from '../config/paths.ts';
+import { startDailyCleanup } from '../ops/retention.ts';
 import { Federation, type InstanceReport } from '../query/federation.ts';
 import { QueryEngine } from '../query/index.ts';
 import { type ApiServer, startApiServer } from '../server/index.ts';
@@ -129,6 +130,8 @@ async function runForeground(paths: DataPaths): Promise<number> {
   collector.start();
   log(`collector running (pid ${process.pid}), spool ${paths.spoolNew}`);
   const api = await serveApi(collector, config, log);
+  // Retention (retention: in config.yaml) runs inside the collector once a day, first after ten minutes.
+  const cleanup = startDailyCleanup({ paths, config, store: collector.store, log });
   await new Promise<void>((resolve) => {
     const shutdown = (sig: string) => {
       log(`${sig}: finishing the current batch and stopping`);
@@ -137,6 +140,7 @@ async function runForeground(paths: DataPaths): Promise<number> {
     process.once('SIGTERM', () => shutdown('SIGTERM'));
     process.once('SIGINT', () => shutdown('SIGINT'));
   });
+  cleanup.stop();
   await api?.close();
   await collector.stop();
   releasePidFile(paths);
