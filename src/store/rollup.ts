@@ -39,7 +39,11 @@ export type RollupColumn = (typeof ROLLUP_COLUMNS)[number];
 
 /** Every dimension column: name and its value computed from an events row (in key order). */
 const DIMS: { name: string; sql: string; type: string }[] = [
-  ...ROLLUP_COLUMNS.map((c) => ({ name: c, sql: `nullif(${c}, '')`, type: c === 'outside_scope' ? 'INTEGER' : 'TEXT' })),
+  ...ROLLUP_COLUMNS.map((c) => ({
+    name: c,
+    sql: `nullif(${c}, '')`,
+    type: c === 'outside_scope' ? 'INTEGER' : 'TEXT',
+  })),
   ...Object.entries(ROLLUP_PRESENCE).map(([name, col]) => ({
     name,
     sql: `(coalesce(${col}, '') != '')`,

@@ -19,7 +19,7 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { FOREIGN_LABELS_TABLE, ROLLUP_REBUILD, ROLLUP_TABLE } from './rollup.ts';
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 export const META_SCHEMA_VERSION = 'schema_version';
 export const META_EVENTS = 'events';
@@ -115,9 +115,17 @@ ${ROLLUP_REBUILD}
 ${FOREIGN_LABELS_TABLE}
 `;
 
+/**
+ * v3: a pushed foreign line is stored verbatim in `line` (LogQL returns it as pushed); its event JSON goes to
+ * `event_json` so the readers that return events (query, timeline, tail) still get one. NULL for our events,
+ * whose line is their JSON.
+ */
+const V3 = `ALTER TABLE events ADD COLUMN event_json TEXT;`;
+
 const MIGRATIONS: Migration[] = [
   { version: 1, sql: V1 },
   { version: 2, sql: V2 },
+  { version: 3, sql: V3 },
 ];
 
 export class StoreSchemaError extends Error {

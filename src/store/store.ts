@@ -11,6 +11,7 @@
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { canonicalJson } from '../audit/canonical.ts';
 import type { TelemetryEvent } from '../types.ts';
 import {
   FOREIGN_LABELS_REBUILD,
@@ -128,11 +129,14 @@ export const DEFAULT_QUERY_LIMIT = 1000;
 export const DEFAULT_SESSIONS_LIMIT = 100;
 const MAX_CACHED_STATEMENTS = 500;
 
+/** The event JSON of a row: its line, or for a pushed foreign line (kept verbatim in `line`) event_json. */
+const EVENT = 'COALESCE(event_json, line)';
+
 const INSERT_EVENT = `INSERT INTO events
   (id, audit_seq, ts, level, event_type, hook_event, session_id, project_path, project_name, tool_name,
    tool_use_id, agent_id, file_path, command, outside_scope, duration_ms, success, line,
-   host, scope, agent_type, user_id, line_bytes, ts_ns, extra_labels, extra_metadata)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+   host, scope, agent_type, user_id, line_bytes, ts_ns, extra_labels, extra_metadata, event_json)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
   ON CONFLICT (id) DO NOTHING`;
 
 const SESSION_COLUMNS =
@@ -321,15 +325,15 @@ export class Store {
     const limit = Math.max(0, Math.floor(filter.limit ?? DEFAULT_QUERY_LIMIT));
     let sql: string;
     if (filter.event === undefined) {
-      sql = `SELECT line FROM events${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''}${order}`;
+      sql = `SELECT ${EVENT} AS line FROM events${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''}${order}`;
       params.push(limit);
     } else {
       // event_type = ? OR hook_event = ? as two branches, each served by its (column, ts) index;
       // an OR here would make SQLite walk the ts index instead.
       const rest = where.map((w) => ` AND ${w}`).join('');
       sql =
-        `SELECT line, ts, seq FROM (SELECT line, ts, seq FROM events WHERE event_type = ?${rest}${order})` +
-        ` UNION ALL SELECT line, ts, seq FROM (SELECT line, ts, seq FROM events` +
+        `SELECT line, ts, seq FROM (SELECT ${EVENT} AS line, ts, seq FROM events WHERE event_type = ?${rest}${order})` +
+        ` UNION ALL SELECT line, ts, seq FROM (SELECT ${EVENT} AS line, ts, seq FROM events` +
         ` WHERE hook_event = ? AND event_type IS NOT ?${rest}${order})${order}`;
       const base = params.splice(0);
       params.push(filter.event, ...base, limit, filter.event, filter.event, ...base, limit, limit);
@@ -481,8 +485,8 @@ export class Store {
       metaGet: db.prepare('SELECT value FROM meta WHERE key = ?'),
       metaAdd: db.prepare('UPDATE meta SET value = value + ? WHERE key = ?'),
       metaMax: db.prepare('UPDATE meta SET value = max(value, ?) WHERE key = ?'),
-      timeline: db.prepare('SELECT line FROM events WHERE session_id = ? ORDER BY ts, seq'),
-      after: db.prepare('SELECT seq, line FROM events WHERE seq > ? ORDER BY seq LIMIT ?'),
+      timeline: db.prepare(`SELECT ${EVENT} AS line FROM events WHERE session_id = ? ORDER BY ts, seq`),
+      after: db.prepare(`SELECT seq, ${EVENT} AS line FROM events WHERE seq > ? ORDER BY seq LIMIT ?`),
       maxSeq: db.prepare('SELECT max(seq) AS m FROM events'),
       minTs: db.prepare('SELECT min(ts) AS t FROM events'),
       maxTs: db.prepare('SELECT max(ts) AS t FROM events'),
@@ -565,6 +569,8 @@ export class Store {
         str(e.timestamp_ns),
         extraLabels,
         extraMetadata,
+        // Canonical, so a rebuild from the audit log writes the same text whatever the key order it parsed.
+        typeof e.log_line === 'string' ? canonicalJson(e) : null,
       );
       if (info.changes === 0) continue;
       inserted++;
@@ -589,6 +595,8 @@ export class Store {
         toolUseId === null || toolUseId === '' ? 0 : 1,
         agentId === null || agentId === '' ? 0 : 1,
       ]);
+      // A pushed line without a session belongs to no session: no summary row with an empty id.
+      if (sessionId === '' && typeof e.log_line === 'string') continue;
       let sd = deltas.get(sessionId);
       if (!sd) {
         sd = {

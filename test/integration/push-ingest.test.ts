@@ -25,7 +25,7 @@ after(() => {
 
 const ROW_COLUMNS =
   'id, audit_seq, ts, level, event_type, hook_event, session_id, project_path, project_name, tool_name, ' +
-  'tool_use_id, agent_id, file_path, command, outside_scope, duration_ms, success, line';
+  'tool_use_id, agent_id, file_path, command, outside_scope, duration_ms, success, line, event_json';
 
 function rows(file: string): unknown[] {
   const db = new Database(file, { readonly: true });
@@ -93,6 +93,23 @@ describe('push -> pipeline', () => {
       ['log', 'log', 'log'],
     );
     assert.equal(stored[2]?.project_name, 'shop');
+
+    // The readers that return events (query, timeline, tail) get each pushed line's event, line kept inside.
+    const events = store.query({ limit: 10 });
+    assert.deepEqual(
+      events.map((e) => e.log_line),
+      ['127.0.0.1 - - "GET / HTTP/1.1" 200', '{"not":"our event"}', 'disk 91% full'],
+    );
+    assert.deepEqual(
+      store.eventsAfter(0).map((r) => r.event.log_line),
+      events.map((e) => e.log_line),
+    );
+    assert.equal(store.timeline('s-1')[0]?.log_line, 'disk 91% full');
+    // Lines pushed without a session make no session summary with an empty id.
+    assert.deepEqual(
+      store.sessions().map((x) => x.session_id),
+      ['s-1'],
+    );
 
     audit.close();
     store.close();
