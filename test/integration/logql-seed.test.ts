@@ -144,13 +144,17 @@ describe('the seed example queries', () => {
   });
 
   test('real-world use case: a session timeline by the shortened session id, complete and in order', () => {
-    const got = returned(`{service="claude-telemetry", session="${SESSION.slice(0, 13)}"}`);
-    const timeline = store.timeline(SESSION);
-    assert.deepEqual(
-      got.map((e) => e.id),
-      timeline.map((e) => e.id),
-    );
-    assert.equal(got[0]?.hook_event, 'SessionStart');
+    const query = `{service="claude-telemetry", session="${SESSION.slice(0, 13)}"}`;
+    const timeline = store.timeline(SESSION).map((e) => e.id);
+    assert.deepEqual(idsOf(returned(query)), [...timeline].sort());
+    // One stream (every line keeps only the session label), so its order is the engine's own.
+    for (const direction of ['forward', 'backward'] as const) {
+      const data = queryRange(`${query} | keep session_id`, { direction });
+      const streams = data.result as StreamResult[];
+      assert.equal(streams.length, 1);
+      const ids = streams[0]?.values.map((v) => (JSON.parse(v[1]) as TelemetryEvent).id);
+      assert.deepEqual(ids, direction === 'forward' ? timeline : [...timeline].reverse());
+    }
   });
 
   test('real-world use case: file modifications in a time range', () => {
