@@ -25,6 +25,7 @@ import { evaluate, type Value } from './evaluate.ts';
 import {
   ALIASES,
   ENTRY_COLUMNS,
+  type Entry,
   entryOf,
   LABEL_DEFS,
   LABELS_BY_NAME,
@@ -223,9 +224,33 @@ export class QueryEngine {
       }
       if (found) names.add(d.name);
     }
-    for (const f of this.store.foreignLabelNames())
-      if (f.last_ts >= fromMs && f.first_ts < toMs) names.add(f.name);
+    if (!plan) {
+      for (const f of this.store.foreignLabelNames()) {
+        if (f.last_ts >= fromMs && f.first_ts < toMs) names.add(f.name);
+      }
+    } else {
+      for (const e of this.foreignEntries(fromMs, toMs, plan.plan)) {
+        for (const n of [...Object.keys(e.stream), ...Object.keys(e.metadata)]) names.add(n);
+      }
+    }
     return [...names].sort();
+  }
+
+  /** Pushed foreign lines in [fromMs, toMs) that a plan picks (their own labels win, so read row by row). */
+  private *foreignEntries(fromMs: number, toMs: number, plan: SourcePlan | undefined): Generator<Entry> {
+    if (!this.store.foreignLabelNames().some((f) => f.last_ts >= fromMs && f.first_ts < toMs)) return;
+    const where = plan?.where ?? { sql: '1', params: [] };
+    const deadline = new Deadline(this.limits);
+    const stmt = this.store
+      .select(
+        `SELECT ${ENTRY_COLUMNS.join(', ')} FROM events INDEXED BY events_foreign_ts WHERE ts >= ? AND ts < ? AND (extra_labels IS NOT NULL OR extra_metadata IS NOT NULL) AND (${where.sql})`,
+      )
+      .raw(true);
+    for (const r of stmt.iterate(fromMs, toMs, ...where.params) as Iterable<unknown[]>) {
+      deadline.tick();
+      const e = entryOf(r);
+      if (!plan || plan.pipeline(e)) yield e;
+    }
   }
 
   /** Values of one label in the time range. */
@@ -242,7 +267,6 @@ export class QueryEngine {
         if (v !== null && v !== undefined && v !== '') values.add(String(v));
       }
     };
-    const foreignSeen = this.store.foreignLabelNames().some((f) => f.last_ts >= fromMs && f.first_ts < toMs);
     if (def && (def.rollup || def.column === '') && (!plan || plan.plan.rollupOk)) {
       add(
         this.store
@@ -271,21 +295,9 @@ export class QueryEngine {
         add([r]);
       }
     }
-    if (foreignSeen) {
-      // Pushed lines: their own labels win over the derived ones, so read them row by row.
-      const deadline = new Deadline(this.limits);
-      const stmt = this.store
-        .select(
-          `SELECT ${ENTRY_COLUMNS.join(', ')} FROM events INDEXED BY events_foreign_ts WHERE ts >= ? AND ts < ? AND (extra_labels IS NOT NULL OR extra_metadata IS NOT NULL) AND (${where.sql})`,
-        )
-        .raw(true);
-      for (const r of stmt.iterate(fromMs, toMs, ...where.params) as Iterable<unknown[]>) {
-        deadline.tick();
-        const e = entryOf(r);
-        if (plan && !plan.plan.pipeline(e)) continue;
-        const v = e.stream[label] ?? e.metadata[label];
-        if (v) values.add(v);
-      }
+    for (const e of this.foreignEntries(fromMs, toMs, plan?.plan)) {
+      const v = e.stream[label] ?? e.metadata[label];
+      if (v) values.add(v);
     }
     return [...values].sort();
   }
