@@ -677,7 +677,10 @@ describe('labels, values, series, index stats, tail', () => {
     assert.deepEqual(e.labelValues('session_id', span), ['aaaa1111-0000-4000-8000-000000000001']);
     assert.deepEqual(e.labels({ ...span, query: '{job="nginx"}' }).includes('tool'), false);
     assert.ok(e.labels({ ...span, query: '{job="nginx"}' }).includes('trace'));
-    assert.ok(!e.labels({ ...span, query: '{tool="Bash"}' }).includes('job'), 'foreign names only where they occur');
+    assert.ok(
+      !e.labels({ ...span, query: '{tool="Bash"}' }).includes('job'),
+      'foreign names only where they occur',
+    );
     assert.deepEqual(e.labelValues('trace', { ...span, query: '{tool="Bash"}' }), []);
   });
 
