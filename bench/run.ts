@@ -1,5 +1,6 @@
 /**
- * `npm run bench [-- hook ingest freshness scale session]`: runs the named benchmarks (default: all but
+ * `npm run bench [-- hook ingest freshness scale push federation query detect session]`: runs the named
+ * benchmarks (default: all but
  * `session`, which needs Claude Code installed by scripts/install-claude-code.sh) and prints one JSON
  * document with the machine description. BENCHMARKS.md records the results.
  */
