@@ -2,6 +2,7 @@
 import { TELEMETRY_VERSION } from '../collector/pipeline.ts';
 import { ConfigError } from '../config/config.ts';
 import { alerts } from './alerts.ts';
+import { analytics } from './analytics.ts';
 import { helpText, UsageError } from './args.ts';
 import { reindex, verify } from './audit.ts';
 import { backup } from './backup.ts';
@@ -9,12 +10,14 @@ import { cleanup } from './cleanup.ts';
 import { type Command, out } from './command.ts';
 import { configCmd } from './config.ts';
 import { connect, disconnect, projects } from './connect.ts';
+import { cost } from './cost.ts';
 import { restart, setup, start, status, stop } from './daemon.ts';
 import { demo } from './demo.ts';
 import { evaluate } from './evaluate.ts';
 import { examples } from './examples.ts';
 import { exportCmd } from './export.ts';
 import { doctor, health } from './health.ts';
+import { importCmd } from './import.ts';
 import { logs, query, sessions } from './query.ts';
 import { restore } from './restore.ts';
 import { rules } from './rules.ts';
@@ -45,6 +48,9 @@ const COMMANDS: Command[] = [
   rules,
   alerts,
   evaluate,
+  importCmd,
+  cost,
+  analytics,
 ];
 
 function usage(): string {
