@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- hook ingest freshness scale push federation query detect session]`: runs the named
+ * `npm run bench [-- hook ingest freshness scale push federation query detect transcripts session]`: runs the named
  * benchmarks (default: all but
  * `session`, which needs Claude Code installed by scripts/install-claude-code.sh) and prints one JSON
  * document with the machine description. BENCHMARKS.md records the results.
@@ -13,6 +13,7 @@ import { runIngestBench } from './ingest.ts';
 import { runPushBench } from './push.ts';
 import { runQueryBench } from './query.ts';
 import { runScaleBench } from './scale.ts';
+import { runTranscriptsBench } from './transcripts.ts';
 import { machine } from './util.ts';
 
 const ALL = [
@@ -24,6 +25,7 @@ const ALL = [
   'federation',
   'query',
   'detect',
+  'transcripts',
   'session',
 ] as const;
 const picked = process.argv.slice(2).filter((a) => (ALL as readonly string[]).includes(a));
@@ -41,6 +43,7 @@ for (const name of which) {
   if (name === 'federation') results.federation = await runFederationBench();
   if (name === 'query') results.query = await runQueryBench();
   if (name === 'detect') results.detect = await runDetectBench();
+  if (name === 'transcripts') results.transcripts = await runTranscriptsBench();
   if (name === 'session') {
     const { runClaudeSessionBench } = await import('./claude-session.ts');
     results.session = await runClaudeSessionBench();

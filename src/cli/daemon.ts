@@ -19,6 +19,7 @@ import { QueryEngine } from '../query/index.ts';
 import { type ApiServer, startApiServer } from '../server/index.ts';
 import type { SinkStatus } from '../sinks/index.ts';
 import { Store } from '../store/index.ts';
+import { startUsageFollower } from '../usage/tailer.ts';
 import { type CommandSpec, type Options, parse } from './args.ts';
 import { type Command, printJson, println } from './command.ts';
 import { plural } from './format.ts';
@@ -132,6 +133,8 @@ async function runForeground(paths: DataPaths): Promise<number> {
   const api = await serveApi(collector, config, log);
   // Retention (retention: in config.yaml) runs inside the collector once a day, first after ten minutes.
   const cleanup = startDailyCleanup({ paths, config, store: collector.store, log });
+  // Token usage: the transcripts of the sessions the collector sees, followed beside ingestion.
+  const usage = startUsageFollower({ store: collector.store, log });
   await new Promise<void>((resolve) => {
     const shutdown = (sig: string) => {
       log(`${sig}: finishing the current batch and stopping`);
@@ -141,6 +144,7 @@ async function runForeground(paths: DataPaths): Promise<number> {
     process.once('SIGINT', () => shutdown('SIGINT'));
   });
   cleanup.stop();
+  await usage.stop();
   await api?.close();
   await collector.stop();
   releasePidFile(paths);

@@ -8,6 +8,7 @@ import {
   type RetentionLimit,
 } from '../ops/retention-config.ts';
 import { DEFAULT_FORWARDING, type ForwardingConfig, parseForwardingConfig } from '../sinks/config.ts';
+import type { PriceTable } from '../usage/pricing.ts';
 import type { DataPaths } from './paths.ts';
 
 /** User configuration (`<data dir>/config.yaml`). Every key is optional; defaults below. */
@@ -40,6 +41,8 @@ export interface Config extends ForwardingConfig {
   };
   /** How long events, audit day files, quarantined inputs and logs are kept (src/ops/retention-config.ts). */
   retention: RetentionConfig;
+  /** Model prices (USD per million tokens) over the built-in list prices; see src/usage/pricing.ts. */
+  pricing: PriceTable;
 }
 
 export const DEFAULT_CONFIG: Config = {
@@ -48,6 +51,7 @@ export const DEFAULT_CONFIG: Config = {
   audit: { checkpointEvery: 1000 },
   server: { enabled: true, host: '127.0.0.1', port: 3100, maxBodyBytes: 16 * 1024 * 1024 },
   retention: DEFAULT_RETENTION,
+  pricing: {},
   ...DEFAULT_FORWARDING,
 };
 
@@ -141,6 +145,33 @@ const retentionSchema = retentionKeys.nullish().transform(
   }),
 );
 
+const usd = () => z.number({ error: 'a price in USD per million tokens' }).min(0, { error: 'a price >= 0' });
+const priceKeys = z.strictObject({
+  input: usd(),
+  output: usd(),
+  cache_write: usd().nullish(),
+  cache_write_1h: usd().nullish(),
+  cache_read: usd().nullish(),
+});
+const pricingSchema = z
+  .record(z.string(), priceKeys)
+  .nullish()
+  .transform(
+    (v): PriceTable =>
+      Object.fromEntries(
+        Object.entries(v ?? {}).map(([model, p]) => [
+          model,
+          {
+            input: p.input,
+            output: p.output,
+            ...(p.cache_write != null ? { cacheWrite: p.cache_write } : {}),
+            ...(p.cache_write_1h != null ? { cacheWrite1h: p.cache_write_1h } : {}),
+            ...(p.cache_read != null ? { cacheRead: p.cache_read } : {}),
+          },
+        ]),
+      ),
+  );
+
 /** The sections read by this schema; sinks, routes and federation are read by src/sinks/config.ts. */
 const configSchema = z.strictObject({
   capture: z
@@ -151,6 +182,7 @@ const configSchema = z.strictObject({
   audit: auditSchema,
   server: serverSchema,
   retention: retentionSchema,
+  pricing: pricingSchema,
   sinks: z.unknown().optional(),
   routes: z.unknown().optional(),
   federation: z.unknown().optional(),

@@ -10,6 +10,7 @@
  * rollup_minute per-minute event counts and bytes over the low-cardinality labels (see rollup.ts), kept
  *               exact by insertBatch so aggregate queries need not scan events.
  * foreign_label_names  names of the labels pushed lines carry that are no column of ours.
+ * usage         token usage per API response from transcripts (v4); transcript_offsets: bytes read per file.
  * meta          key/value: schema_version, counters (events, sessions) and audit_seq, the highest
  *               audit log seq whose event is in the store (crash recovery resumes after it).
  *
@@ -19,7 +20,7 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { FOREIGN_LABELS_TABLE, ROLLUP_REBUILD, ROLLUP_TABLE } from './rollup.ts';
 
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 export const META_SCHEMA_VERSION = 'schema_version';
 export const META_EVENTS = 'events';
@@ -122,10 +123,46 @@ ${FOREIGN_LABELS_TABLE}
  */
 const V3 = `ALTER TABLE events ADD COLUMN event_json TEXT;`;
 
+/**
+ * v4: token usage read from Claude Code transcripts (src/usage), one row per API response (message id +
+ * request id), and how far each transcript has been read. Not derived from the audit log, so a rebuild of the
+ * store keeps both tables (hence IF NOT EXISTS: they survive dropAll).
+ */
+const V4 = `
+CREATE TABLE IF NOT EXISTS usage (
+  message_id TEXT NOT NULL,
+  request_id TEXT NOT NULL,
+  session_id TEXT NOT NULL,
+  agent_id TEXT NOT NULL,
+  agent_type TEXT,
+  project_path TEXT,
+  project_name TEXT,
+  model TEXT NOT NULL,
+  ts INTEGER NOT NULL,
+  input_tokens INTEGER NOT NULL,
+  output_tokens INTEGER NOT NULL,
+  cache_creation_tokens INTEGER NOT NULL,
+  cache_creation_1h_tokens INTEGER NOT NULL,
+  cache_read_tokens INTEGER NOT NULL,
+  PRIMARY KEY (message_id, request_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS usage_session ON usage (session_id, agent_id);
+CREATE INDEX IF NOT EXISTS usage_ts ON usage (ts);
+CREATE TABLE IF NOT EXISTS transcript_offsets (
+  path TEXT PRIMARY KEY,
+  offset INTEGER NOT NULL,
+  ino INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  mtime_ms REAL NOT NULL,
+  updated_ts INTEGER NOT NULL
+) WITHOUT ROWID;
+`;
+
 const MIGRATIONS: Migration[] = [
   { version: 1, sql: V1 },
   { version: 2, sql: V2 },
   { version: 3, sql: V3 },
+  { version: 4, sql: V4 },
 ];
 
 export class StoreSchemaError extends Error {

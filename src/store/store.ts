@@ -749,6 +749,107 @@ export class Store {
     const found = rows.map((r) => r.quick_check);
     return found.length === 1 && found[0] === 'ok' ? [] : found;
   }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Token usage from transcripts (src/usage)
+
+  /**
+   * Stores usage rows, one per message id + request id: a key seen before keeps its row, each count raised
+   * to the larger of the two (a message's lines repeat its usage). With `file`, the transcript's read
+   * position is saved in the same transaction, so rows and offset never disagree. Returns the new rows.
+   */
+  recordUsage(rows: readonly UsageRow[], file?: TranscriptOffset): number {
+    if (this.readonly) throw new Error('store is open read-only');
+    const ins = this.cached(
+      `INSERT INTO usage (message_id, request_id, session_id, agent_id, agent_type, project_path, project_name,
+         model, ts, input_tokens, output_tokens, cache_creation_tokens, cache_creation_1h_tokens, cache_read_tokens)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+    );
+    const upd = this.cached(
+      `UPDATE usage SET input_tokens = max(input_tokens, ?), output_tokens = max(output_tokens, ?),
+         cache_creation_tokens = max(cache_creation_tokens, ?), cache_creation_1h_tokens = max(cache_creation_1h_tokens, ?),
+         cache_read_tokens = max(cache_read_tokens, ?), agent_type = coalesce(agent_type, ?)
+       WHERE message_id = ? AND request_id = ?`,
+    );
+    const off = this.cached(
+      `INSERT INTO transcript_offsets (path, offset, ino, size, mtime_ms, updated_ts) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (path) DO UPDATE SET offset = excluded.offset, ino = excluded.ino, size = excluded.size,
+         mtime_ms = excluded.mtime_ms, updated_ts = excluded.updated_ts`,
+    );
+    return this.db.transaction(() => {
+      let added = 0;
+      for (const r of rows) {
+        const n = ins.run(
+          r.message_id,
+          r.request_id,
+          r.session_id,
+          r.agent_id,
+          r.agent_type,
+          r.project_path,
+          r.project_name,
+          r.model,
+          r.ts,
+          r.input_tokens,
+          r.output_tokens,
+          r.cache_creation_tokens,
+          r.cache_creation_1h_tokens,
+          r.cache_read_tokens,
+        ).changes;
+        if (n === 1) added++;
+        else
+          upd.run(
+            r.input_tokens,
+            r.output_tokens,
+            r.cache_creation_tokens,
+            r.cache_creation_1h_tokens,
+            r.cache_read_tokens,
+            r.agent_type,
+            r.message_id,
+            r.request_id,
+          );
+      }
+      if (file) off.run(file.path, file.offset, file.ino, file.size, file.mtime_ms, Date.now());
+      return added;
+    })();
+  }
+
+  /** How far a transcript has been read, or undefined when it never was. */
+  transcriptOffset(path: string): TranscriptOffset | undefined {
+    return this.cached('SELECT path, offset, ino, size, mtime_ms FROM transcript_offsets WHERE path = ?').get(
+      path,
+    ) as TranscriptOffset | undefined;
+  }
+}
+
+/** One API response's token usage (a row of the usage table). */
+export interface UsageRow {
+  message_id: string;
+  request_id: string;
+  session_id: string;
+  /** '' for the main agent. */
+  agent_id: string;
+  agent_type: string | null;
+  project_path: string | null;
+  project_name: string | null;
+  model: string;
+  /** ms since epoch. */
+  ts: number;
+  input_tokens: number;
+  output_tokens: number;
+  cache_creation_tokens: number;
+  cache_creation_1h_tokens: number;
+  cache_read_tokens: number;
+}
+
+/** The read position of one transcript file. */
+export interface TranscriptOffset {
+  path: string;
+  /** Bytes consumed (complete lines). */
+  offset: number;
+  /** Inode: another file at the same path is read from the start. */
+  ino: number;
+  size: number;
+  mtime_ms: number;
 }
 
 function parseLines(rows: { line: string }[]): TelemetryEvent[] {
