@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { TELEMETRY_VERSION } from '../collector/pipeline.ts';
 import { ConfigError } from '../config/config.ts';
+import { agents, conflicts, tree } from './agents.ts';
 import { alerts } from './alerts.ts';
 import { analytics } from './analytics.ts';
 import { helpText, UsageError } from './args.ts';
@@ -48,6 +49,9 @@ const COMMANDS: Command[] = [
   rules,
   alerts,
   evaluate,
+  agents,
+  tree,
+  conflicts,
   importCmd,
   cost,
   analytics,

@@ -1,0 +1,210 @@
+import { findConflicts, listAgents, sessionTree, type TreeNode } from '../agents/fleet.ts';
+import { loadConfig } from '../config/config.ts';
+import { dataPaths } from '../config/paths.ts';
+import { Store } from '../store/index.ts';
+import { Pricing } from '../usage/pricing.ts';
+import { type CommandSpec, type Options, parse, parseTime, UsageError } from './args.ts';
+import { type Command, printJson, println } from './command.ts';
+import { fmtCost, fmtTokens } from './cost.ts';
+import { shortTime, table } from './format.ts';
+
+/** The store and the price table, for the fleet commands. */
+export function openFleet(): { store: Store; pricing: Pricing } {
+  const paths = dataPaths();
+  return { store: Store.open(paths.storeFile), pricing: new Pricing(loadConfig(paths).pricing) };
+}
+
+export function fmtDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  if (ms < 3_600_000) return `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
+  return `${Math.floor(ms / 3_600_000)}h${Math.round((ms % 3_600_000) / 60_000)}m`;
+}
+
+const agentsSpec = {
+  name: 'agents',
+  summary: 'Agents seen (main agents and subagents): events, tools, errors, duration, tokens, cost.',
+  usage: 'agents [--since T] [--json]',
+  options: { since: { type: 'string' }, json: { type: 'boolean' } },
+  help: [
+    '--since T             agents active since 15m, 2h, 7d or an ISO time',
+    '--json                JSON array',
+  ],
+} satisfies CommandSpec<Options>;
+
+export const agents: Command = {
+  spec: agentsSpec,
+  async run(argv) {
+    const { values } = parse(agentsSpec, argv);
+    const { store, pricing } = openFleet();
+    try {
+      const list = listAgents(store, pricing, {
+        ...(values.since !== undefined ? { since: parseTime(values.since, '--since') } : {}),
+      });
+      if (values.json) {
+        printJson(list);
+        return 0;
+      }
+      if (list.length === 0) {
+        println('no agents seen yet');
+        return 0;
+      }
+      println(
+        table(
+          [
+            'session',
+            'agent',
+            'type',
+            'project',
+            'events',
+            'tools',
+            'errors',
+            'duration',
+            'tokens',
+            'cost',
+            'last',
+          ],
+          list.map((a) => [
+            a.session_id.slice(0, 8),
+            a.agent_id || 'main',
+            a.agent_type ?? '',
+            a.project_name ?? '',
+            String(a.events),
+            String(a.tool_calls),
+            String(a.errors),
+            fmtDuration(a.duration_ms),
+            fmtTokens(a.usage.input + a.usage.output + a.usage.cacheCreation + a.usage.cacheRead),
+            fmtCost(a.usage),
+            a.last_ts !== null ? shortTime(a.last_ts) : '',
+          ]),
+          40,
+        ),
+      );
+      return 0;
+    } finally {
+      store.close();
+    }
+  },
+};
+
+const treeSpec = {
+  name: 'tree',
+  summary:
+    'The delegation tree of a session: parent -> subagents with duration, tools, tokens, cost, outcome.',
+  usage: 'tree <session> [--json]',
+  options: { json: { type: 'boolean' } },
+  positionals: true,
+  help: ['--json                the tree as JSON'],
+  examples: ['claude-telemetry tree 2a8611e7'],
+} satisfies CommandSpec<Options>;
+
+function treeLines(n: TreeNode, prefix: string, last: boolean, top: boolean, lines: string[]): void {
+  const tools = Object.entries(n.tools)
+    .sort((a, b) => b[1] - a[1])
+    .map(([t, c]) => `${t}×${c}`)
+    .join(' ');
+  const tokens = n.usage.input + n.usage.output + n.usage.cacheCreation + n.usage.cacheRead;
+  const head = `${n.agent_id === '' ? 'main' : n.agent_id}${n.agent_type ? ` (${n.agent_type})` : ''}`;
+  const via = n.delegation
+    ? `  via ${n.delegation.tool_use_id}${n.delegation.background ? ' background' : ''}${n.delegation.description ? ` "${n.delegation.description}"` : ''}`
+    : '';
+  const facts = `${n.outcome}, ${fmtDuration(n.duration_ms)}, ${n.tool_calls} tool calls${tools ? ` [${tools}]` : ''}, ${n.errors} errors, ${fmtTokens(tokens)} tokens, ${fmtCost(n.usage)}`;
+  lines.push(`${top ? '' : `${prefix}${last ? '└─ ' : '├─ '}`}${head}: ${facts}${via}`);
+  const next = top ? '' : `${prefix}${last ? '   ' : '│  '}`;
+  n.children.forEach((c, i) => {
+    treeLines(c, next, i === n.children.length - 1, false, lines);
+  });
+}
+
+export const tree: Command = {
+  spec: treeSpec,
+  async run(argv) {
+    const { values, positionals } = parse(treeSpec, argv);
+    const given = positionals[0];
+    if (given === undefined || positionals.length > 1) throw new UsageError('tree: give one session id');
+    const { store, pricing } = openFleet();
+    try {
+      const r = store.resolveSession(given);
+      if (r.ambiguous) throw new UsageError(`tree: "${given}" matches more than one session`);
+      const t = sessionTree(store, pricing, r.id ?? given);
+      if (!t) {
+        println(`no session ${given}`);
+        return 1;
+      }
+      if (values.json) {
+        printJson(t);
+        return 0;
+      }
+      println(
+        `session ${t.session_id}${t.project_name ? ` (${t.project_name})` : ''}${t.source ? `, started by ${t.source}` : ''}: ${t.agents} agents, ${fmtTokens(t.total.input + t.total.output + t.total.cacheCreation + t.total.cacheRead)} tokens, ${fmtCost(t.total)}`,
+      );
+      const lines: string[] = [];
+      treeLines(t.root, '', true, true, lines);
+      for (const l of lines) println(l);
+      return 0;
+    } finally {
+      store.close();
+    }
+  },
+};
+
+const conflictsSpec = {
+  name: 'conflicts',
+  summary: 'Files two agents wrote within a window, or that one read while another was writing it.',
+  usage: 'conflicts [--since T] [--window D] [--json]',
+  options: { since: { type: 'string' }, window: { type: 'string' }, json: { type: 'boolean' } },
+  help: [
+    '--since T             accesses since 15m, 2h, 7d or an ISO time (default: all)',
+    '--window D            how close two accesses must be: 30s, 5m... (default 60s)',
+    '--json                JSON array',
+  ],
+} satisfies CommandSpec<Options>;
+
+export const conflicts: Command = {
+  spec: conflictsSpec,
+  async run(argv) {
+    const { values } = parse(conflictsSpec, argv);
+    let windowMs = 60_000;
+    if (values.window !== undefined) {
+      const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(values.window.trim());
+      if (!m) throw new UsageError('--window: use a duration like 500ms, 30s, 5m');
+      windowMs =
+        Number(m[1]) *
+        ({ ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as Record<string, number>)[m[2] as string]!;
+    }
+    const { store } = openFleet();
+    try {
+      const found = findConflicts(store, {
+        windowMs,
+        ...(values.since !== undefined ? { since: parseTime(values.since, '--since') } : {}),
+      });
+      if (values.json) {
+        printJson(found);
+        return 0;
+      }
+      if (found.length === 0) {
+        println('no conflicts');
+        return 0;
+      }
+      const who = (s: { session_id: string; agent_id: string; tool: string }) =>
+        `${s.session_id.slice(0, 8)}/${s.agent_id || 'main'} ${s.tool}`;
+      println(
+        table(
+          ['time', 'kind', 'file', 'first', 'second', 'gap'],
+          found.map((c) => [
+            shortTime(c.second.ts),
+            c.kind,
+            c.file_path,
+            who(c.first),
+            who(c.second),
+            fmtDuration(c.gap_ms),
+          ]),
+          70,
+        ),
+      );
+      return 0;
+    } finally {
+      store.close();
+    }
+  },
+};
