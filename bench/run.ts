@@ -5,6 +5,7 @@
  * document with the machine description. BENCHMARKS.md records the results.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { runAnalyticsBench } from './analytics.ts';
 import { runDetectBench } from './detect.ts';
 import { runFederationBench } from './federation.ts';
 import { runFreshnessBench } from './freshness.ts';
@@ -26,6 +27,7 @@ const ALL = [
   'query',
   'detect',
   'transcripts',
+  'analytics',
   'session',
 ] as const;
 const picked = process.argv.slice(2).filter((a) => (ALL as readonly string[]).includes(a));
@@ -43,6 +45,7 @@ for (const name of which) {
   if (name === 'federation') results.federation = await runFederationBench();
   if (name === 'query') results.query = await runQueryBench();
   if (name === 'detect') results.detect = await runDetectBench();
+  if (name === 'analytics') results.analytics = await runAnalyticsBench();
   if (name === 'transcripts') results.transcripts = await runTranscriptsBench();
   if (name === 'session') {
     const { runClaudeSessionBench } = await import('./claude-session.ts');
