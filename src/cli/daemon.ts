@@ -120,6 +120,11 @@ async function serveApi(
 async function runForeground(paths: DataPaths): Promise<number> {
   const config = loadConfig(paths);
   const log = (msg: string) => process.stdout.write(`${new Date().toISOString()} ${msg}\n`);
+  // Caught from the very start: a stop requested during start-up is honoured, gracefully, once start-up is done.
+  const stopRequested = new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
   claimPidFile(paths);
   let collector: Collector;
   try {
@@ -135,14 +140,7 @@ async function runForeground(paths: DataPaths): Promise<number> {
   const cleanup = startDailyCleanup({ paths, config, store: collector.store, log });
   // Token usage: the transcripts of the sessions the collector sees, followed beside ingestion.
   const usage = startUsageFollower({ store: collector.store, log });
-  await new Promise<void>((resolve) => {
-    const shutdown = (sig: string) => {
-      log(`${sig}: finishing the current batch and stopping`);
-      resolve();
-    };
-    process.once('SIGTERM', () => shutdown('SIGTERM'));
-    process.once('SIGINT', () => shutdown('SIGINT'));
-  });
+  log(`${await stopRequested}: finishing the current batch and stopping`);
   cleanup.stop();
   await usage.stop();
   await api?.close();
