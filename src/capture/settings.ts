@@ -59,7 +59,8 @@ export function shQuote(s: string): string {
  * removed) ends the call with status 0 instead of an error on every event.
  */
 export function hookCommand(hookPath: string, scope: ConnectTarget | 'demo'): string {
-  return `set -- ${scope} ${shQuote(hookPath)}; if [ -r "$2" ]; then . "$2"; fi`;
+  // Without the hook file (data dir removed), stdin is still drained: Claude Code's write never meets a closed pipe.
+  return `set -- ${scope} ${shQuote(hookPath)}; if [ -r "$2" ]; then . "$2"; else cat >/dev/null || :; fi`;
 }
 
 export function hookHandler(hookPath: string, scope: ConnectTarget | 'demo', event: string): CommandHandler {
