@@ -16,6 +16,7 @@ import { type DataPaths, dataPaths } from '../config/paths.ts';
 import { startDailyCleanup } from '../ops/retention.ts';
 import { Federation, type InstanceReport } from '../query/federation.ts';
 import { QueryEngine } from '../query/index.ts';
+import { serveDashboard } from '../server/dashboard.ts';
 import { type ApiServer, startApiServer } from '../server/index.ts';
 import type { SinkStatus } from '../sinks/index.ts';
 import { Store } from '../store/index.ts';
@@ -136,6 +137,7 @@ async function runForeground(paths: DataPaths): Promise<number> {
   collector.start();
   log(`collector running (pid ${process.pid}), spool ${paths.spoolNew}`);
   const api = await serveApi(collector, config, log);
+  const dashboard = await serveDashboard(collector.store, config, paths, log);
   // Retention (retention: in config.yaml) runs inside the collector once a day, first after ten minutes.
   const cleanup = startDailyCleanup({ paths, config, store: collector.store, log });
   // Token usage: the transcripts of the sessions the collector sees, followed beside ingestion.
@@ -143,6 +145,7 @@ async function runForeground(paths: DataPaths): Promise<number> {
   log(`${await stopRequested}: finishing the current batch and stopping`);
   cleanup.stop();
   await usage.stop();
+  await dashboard?.close();
   await api?.close();
   await collector.stop();
   releasePidFile(paths);

@@ -13,6 +13,7 @@ import { configCmd } from './config.ts';
 import { connect, disconnect, projects } from './connect.ts';
 import { cost } from './cost.ts';
 import { restart, setup, start, status, stop } from './daemon.ts';
+import { dashboard } from './dashboard.ts';
 import { demo } from './demo.ts';
 import { evaluate } from './evaluate.ts';
 import { examples } from './examples.ts';
@@ -36,6 +37,7 @@ const COMMANDS: Command[] = [
   query,
   examples,
   sessions,
+  dashboard,
   verify,
   reindex,
   demo,

@@ -43,6 +43,16 @@ export interface Config extends ForwardingConfig {
   retention: RetentionConfig;
   /** Model prices (USD per million tokens) over the built-in list prices; see src/usage/pricing.ts. */
   pricing: PriceTable;
+  /** The web dashboard the collector serves (static files and the read-only Loki routes it calls). */
+  dashboard: {
+    enabled: boolean;
+    /** Loopback by default; any other address needs `token`. */
+    host: string;
+    /** 0 picks a free port. */
+    port: number;
+    /** Required when host is not a loopback address: open the dashboard once with ?token=<token>. */
+    token: string | undefined;
+  };
 }
 
 export const DEFAULT_CONFIG: Config = {
@@ -52,6 +62,7 @@ export const DEFAULT_CONFIG: Config = {
   server: { enabled: true, host: '127.0.0.1', port: 3100, maxBodyBytes: 16 * 1024 * 1024 },
   retention: DEFAULT_RETENTION,
   pricing: {},
+  dashboard: { enabled: true, host: '127.0.0.1', port: 3000, token: undefined },
   ...DEFAULT_FORWARDING,
 };
 
@@ -116,6 +127,22 @@ const serverSchema = serverKeys.nullish().transform((v): Config['server'] => ({
   host: orDefault(d.server.host)(v?.host),
   port: orDefault(d.server.port)(v?.port),
   maxBodyBytes: orDefault(d.server.maxBodyBytes)(v?.max_body_bytes),
+}));
+
+const dashboardKeys = z.strictObject({
+  enabled: serverKeys.shape.enabled,
+  host: serverKeys.shape.host,
+  port: serverKeys.shape.port,
+  token: z
+    .string({ error: 'a string of at least 16 characters' })
+    .min(16, { error: 'a string of at least 16 characters' })
+    .nullish(),
+});
+const dashboardSchema = dashboardKeys.nullish().transform((v): Config['dashboard'] => ({
+  enabled: orDefault(d.dashboard.enabled)(v?.enabled),
+  host: orDefault(d.dashboard.host)(v?.host),
+  port: orDefault(d.dashboard.port)(v?.port),
+  token: v?.token ?? undefined,
 }));
 
 const limitKeys = z.strictObject({
@@ -183,6 +210,7 @@ const configSchema = z.strictObject({
   server: serverSchema,
   retention: retentionSchema,
   pricing: pricingSchema,
+  dashboard: dashboardSchema,
   sinks: z.unknown().optional(),
   routes: z.unknown().optional(),
   federation: z.unknown().optional(),
@@ -194,6 +222,7 @@ const KNOWN_KEYS: Record<string, string[]> = {
   ingest: Object.keys(ingestKeys.shape),
   audit: Object.keys(auditKeys.shape),
   server: Object.keys(serverKeys.shape),
+  dashboard: Object.keys(dashboardKeys.shape),
   retention: Object.keys(retentionKeys.shape),
   ...Object.fromEntries(
     Object.keys(retentionKeys.shape).map((k) => [`retention.${k}`, Object.keys(limitKeys.shape)]),
