@@ -18,6 +18,7 @@ import { demo } from './demo.ts';
 import { evaluate } from './evaluate.ts';
 import { examples } from './examples.ts';
 import { exportCmd } from './export.ts';
+import { grafana } from './grafana.ts';
 import { doctor, health } from './health.ts';
 import { importCmd } from './import.ts';
 import { logs, query, sessions } from './query.ts';
@@ -38,6 +39,7 @@ const COMMANDS: Command[] = [
   examples,
   sessions,
   dashboard,
+  grafana,
   verify,
   reindex,
   demo,
