@@ -65,9 +65,12 @@ function copy(text: string, done: (msg: string) => void): void {
 export function Sessions(p: ViewProps & { open: string; setOpen: (id: string) => void }) {
   const { filters: f, start, end, tick } = p;
   const list = useAsync(() => sessions(start, end, f.project), [f.project, start, end, tick]);
+  const chosen = list.data?.find((s) => s.session_id === p.open);
+  // The session's own span when it is listed (a range query is bounded), else the selected range.
+  const [from, to] = chosen ? [chosen.first_ts, chosen.last_ts + 1] : [start, end];
   const detail = useAsync(
-    () => (p.open ? queryLogs(q.session(p.open), 0, Date.now(), 5000, 'forward') : Promise.resolve([])),
-    [p.open, tick],
+    () => (p.open ? queryLogs(q.session(p.open), from, to, 5000, 'forward') : Promise.resolve([])),
+    [p.open, from, to, tick],
   );
   const [picked, setPicked] = useState<TimelineRow | undefined>();
   const [copied, setCopied] = useState('');
