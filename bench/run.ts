@@ -1,11 +1,12 @@
 /**
- * `npm run bench [-- hook ingest freshness scale push federation query detect transcripts session]`: runs the named
+ * `npm run bench [-- hook ingest freshness scale push federation query detect dashboard transcripts session]`: runs the named
  * benchmarks (default: all but
  * `session`, which needs Claude Code installed by scripts/install-claude-code.sh) and prints one JSON
  * document with the machine description. BENCHMARKS.md records the results.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { runAnalyticsBench } from './analytics.ts';
+import { runDashboardBench } from './dashboard.ts';
 import { runDetectBench } from './detect.ts';
 import { runFederationBench } from './federation.ts';
 import { runFreshnessBench } from './freshness.ts';
@@ -26,6 +27,7 @@ const ALL = [
   'federation',
   'query',
   'detect',
+  'dashboard',
   'transcripts',
   'analytics',
   'session',
@@ -45,6 +47,7 @@ for (const name of which) {
   if (name === 'federation') results.federation = await runFederationBench();
   if (name === 'query') results.query = await runQueryBench();
   if (name === 'detect') results.detect = await runDetectBench();
+  if (name === 'dashboard') results.dashboard = await runDashboardBench();
   if (name === 'analytics') results.analytics = await runAnalyticsBench();
   if (name === 'transcripts') results.transcripts = await runTranscriptsBench();
   if (name === 'session') {
