@@ -51,7 +51,7 @@ export interface Config extends ForwardingConfig {
     /** 0 picks a free port. */
     port: number;
     /** Required when host is not a loopback address: open the dashboard once with ?token=<token>. */
-    token: string | undefined;
+    token?: string;
   };
 }
 
@@ -62,7 +62,7 @@ export const DEFAULT_CONFIG: Config = {
   server: { enabled: true, host: '127.0.0.1', port: 3100, maxBodyBytes: 16 * 1024 * 1024 },
   retention: DEFAULT_RETENTION,
   pricing: {},
-  dashboard: { enabled: true, host: '127.0.0.1', port: 3000, token: undefined },
+  dashboard: { enabled: true, host: '127.0.0.1', port: 3000 },
   ...DEFAULT_FORWARDING,
 };
 
@@ -142,7 +142,7 @@ const dashboardSchema = dashboardKeys.nullish().transform((v): Config['dashboard
   enabled: orDefault(d.dashboard.enabled)(v?.enabled),
   host: orDefault(d.dashboard.host)(v?.host),
   port: orDefault(d.dashboard.port)(v?.port),
-  token: v?.token ?? undefined,
+  ...(v?.token ? { token: v.token } : {}),
 }));
 
 const limitKeys = z.strictObject({

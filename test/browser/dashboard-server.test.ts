@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
+import { parseConfig } from '../../src/config/config.ts';
 import { QueryEngine } from '../../src/query/index.ts';
 import {
   CONTENT_SECURITY_POLICY,
@@ -153,4 +154,20 @@ test('a token is required beyond loopback, and checked when set', async () => {
   } finally {
     await guarded.close();
   }
+});
+
+test('config: the dashboard section has defaults and names a bad key', () => {
+  assert.deepEqual(parseConfig({}).dashboard, { enabled: true, host: '127.0.0.1', port: 3000 });
+  assert.deepEqual(parseConfig({ dashboard: { port: 0, token: 'x'.repeat(16) } }).dashboard, {
+    enabled: true,
+    host: '127.0.0.1',
+    port: 0,
+    token: 'x'.repeat(16),
+  });
+  assert.throws(() => parseConfig({ dashboard: { port: 70000 } }), /dashboard\.port must be an integer/);
+  assert.throws(
+    () => parseConfig({ dashboard: { token: 'short' } }),
+    /dashboard\.token must be a string of at least 16/,
+  );
+  assert.throws(() => parseConfig({ dashboard: { bogus: 1 } }), /known here: enabled, host, port, token/);
 });
