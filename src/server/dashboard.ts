@@ -23,8 +23,9 @@ import { QueryEngine } from '../query/index.ts';
 import type { Store } from '../store/index.ts';
 import { dashboardApiRoutes } from './dashboard-api.ts';
 import type { ApiEngine } from './engine.ts';
-import { Router, sendBody, sendText } from './http.ts';
+import { Router, sendBody, sendJson, sendText } from './http.ts';
 import { HttpError } from './http-errors.ts';
+import { buildInfo } from './index.ts';
 import { queryRoutes } from './query-routes.ts';
 import { TailHub } from './tail.ts';
 
@@ -162,6 +163,8 @@ export async function startDashboardServer(opts: DashboardServerOptions): Promis
   const log = opts.log ?? (() => {});
   const q = queryRoutes(opts.engine, MAX_BODY_BYTES);
   const router = new Router()
+    // `health` tells our own server from another program on the port by this answer.
+    .on('GET', '/loki/api/v1/status/buildinfo', ({ req, res }) => sendJson(req, res, buildInfo()))
     .on('GET', '/loki/api/v1/query_range', q.queryRange)
     .on('GET', '/loki/api/v1/query', q.instantQuery)
     .on('GET', '/loki/api/v1/labels', q.labels)

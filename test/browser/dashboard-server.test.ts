@@ -4,6 +4,7 @@ import { request } from 'node:http';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
 import { parseConfig } from '../../src/config/config.ts';
+import { portOwner } from '../../src/ops/health.ts';
 import { QueryEngine } from '../../src/query/index.ts';
 import {
   CONTENT_SECURITY_POLICY,
@@ -75,6 +76,10 @@ test('answers LogQL on the same origin with the numbers of the store', async () 
   assert.equal(r.status, 200);
   const body = JSON.parse(r.body) as { data: { result: { value: [number, string] }[] } };
   assert.equal(Number(body.data.result[0]?.value[1]), store.stats().events);
+});
+
+test('health recognises it as ours', async () => {
+  assert.equal(await portOwner('127.0.0.1', dash.port), 'ours');
 });
 
 test('is read-only: no push and no guard route', async () => {
