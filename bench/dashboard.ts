@@ -31,7 +31,11 @@ function bundle() {
   return { files: files.length, rawKB: Math.round(raw / 102.4) / 10, gzipKB: Math.round(gzip / 102.4) / 10 };
 }
 
-const pct = (xs: number[], p: number) => percentile([...xs].sort((a, b) => a - b), p);
+const pct = (xs: number[], p: number) =>
+  percentile(
+    [...xs].sort((a, b) => a - b),
+    p,
+  );
 
 export async function runDashboardBench(opts: { renders?: number; hooks?: number } = {}) {
   const size = bundle();
