@@ -9,8 +9,9 @@ import {
   progressBar,
 } from '../ops/export.ts';
 import { Store } from '../store/index.ts';
-import { type CommandSpec, type Options, parse, parseTime, UsageError } from './args.ts';
+import { type CommandSpec, type Options, parse, UsageError } from './args.ts';
 import { type Command, out } from './command.ts';
+import { EVENT_FILTER_HELP, EVENT_FILTER_OPTIONS, eventFilter } from './filters.ts';
 import { plural } from './format.ts';
 
 const exportSpec = {
@@ -19,23 +20,12 @@ const exportSpec = {
   usage: 'export --format jsonl|csv [--since T] [--until T] [filters] [--output FILE]',
   options: {
     format: { type: 'string' },
-    since: { type: 'string' },
-    until: { type: 'string' },
-    session: { type: 'string' },
-    project: { type: 'string' },
-    tool: { type: 'string' },
-    event: { type: 'string' },
-    'outside-scope': { type: 'boolean' },
+    ...EVENT_FILTER_OPTIONS,
     output: { type: 'string', short: 'o' },
   },
   help: [
     '--format F            jsonl (full events, one per line) or csv (fixed columns, see docs/operations.md)',
-    '--since T, --until T  time range: 15m, 2h, 7d, or an ISO time (until is exclusive)',
-    '--session ID          only this session (a unique prefix is enough)',
-    '--project NAME        only this project (name, or absolute path)',
-    '--tool NAME           only this tool (Bash, Read, ...)',
-    '--event TYPE          only this event_type or hook event',
-    '--outside-scope       only actions outside their project',
+    ...EVENT_FILTER_HELP,
     '-o, --output FILE     write to FILE (mode 0600) instead of stdout',
   ],
   examples: [
@@ -62,20 +52,7 @@ export const exportCmd: Command = {
       );
     }
     try {
-      const filter: ExportFilter = {
-        ...(values.project ? { project: values.project } : {}),
-        ...(values.tool ? { tool: values.tool } : {}),
-        ...(values.event ? { event: values.event } : {}),
-        ...(values['outside-scope'] ? { outsideScope: true } : {}),
-        ...(values.since ? { since: parseTime(values.since, '--since') } : {}),
-        ...(values.until ? { until: parseTime(values.until, '--until') } : {}),
-      };
-      if (values.session !== undefined) {
-        const r = store.resolveSession(values.session);
-        if (r.ambiguous)
-          throw new UsageError(`--session ${values.session} matches several sessions; give more characters`);
-        filter.session = r.id ?? values.session;
-      }
+      const filter: ExportFilter = eventFilter(values, store);
       const tty = process.stderr.isTTY === true;
       let lastDraw = 0;
       const onProgress = tty

@@ -3,6 +3,7 @@ import { Store } from '../store/index.ts';
 import type { TelemetryEvent } from '../types.ts';
 import { type CommandSpec, type Options, parse, parseLimit, parseTime, UsageError } from './args.ts';
 import { type Command, out, printJson, println } from './command.ts';
+import { EVENT_FILTER_HELP, EVENT_FILTER_OPTIONS, eventFilter } from './filters.ts';
 import { detectionsSummary, eventSummary, logLine, plural, shortId, shortTime, table } from './format.ts';
 import { runLogQL } from './logql.ts';
 
@@ -16,25 +17,13 @@ function openStore(): Store {
 }
 
 const FILTER_OPTIONS = {
-  session: { type: 'string' },
-  project: { type: 'string' },
-  tool: { type: 'string' },
-  event: { type: 'string' },
-  'outside-scope': { type: 'boolean' },
-  since: { type: 'string' },
-  until: { type: 'string' },
+  ...EVENT_FILTER_OPTIONS,
   limit: { type: 'string' },
   json: { type: 'boolean' },
 } as const;
 
 const FILTER_HELP = [
-  '--session ID          one session (a unique prefix of the id is enough)',
-  '--project NAME        project name or absolute path',
-  '--tool NAME           tool name, e.g. Bash, Read, mcp__server__tool',
-  '--event TYPE          event_type (file_read, command_execution...) or hook event (PreToolUse...)',
-  '--outside-scope       only actions that touched paths outside their project',
-  '--since T             15m, 2h, 7d, or an ISO time',
-  '--until T             same forms as --since',
+  ...EVENT_FILTER_HELP,
   '--limit N             at most N events (default 100)',
   '--json                JSON array of full events',
 ];
@@ -102,21 +91,8 @@ export const query: Command = {
     if (onlyLogql) throw new UsageError(`query: --${onlyLogql} needs a LogQL query`);
     const store = openStore();
     try {
-      let session = values.session;
-      if (session !== undefined) {
-        const r = store.resolveSession(session);
-        if (r.ambiguous)
-          throw new UsageError(`--session ${session} matches several sessions; give more characters`);
-        session = r.id ?? session;
-      }
       const events = store.query({
-        ...(session ? { session } : {}),
-        ...(values.project ? { project: values.project } : {}),
-        ...(values.tool ? { tool: values.tool } : {}),
-        ...(values.event ? { event: values.event } : {}),
-        ...(values['outside-scope'] ? { outsideScope: true } : {}),
-        ...(values.since ? { since: parseTime(values.since, '--since') } : {}),
-        ...(values.until ? { until: parseTime(values.until, '--until') } : {}),
+        ...eventFilter(values, store),
         limit: parseLimit(values.limit, 100),
         order: 'asc',
       });
