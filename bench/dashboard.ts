@@ -5,15 +5,12 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { chromium } from 'playwright-core';
+import { CHROMIUM, launchChromium } from '../test/browser/chromium.ts';
 import { CLI, cli, exited, REPO, runHook, tempPaths, waitFor } from '../test/helpers.ts';
 import { percentile } from './util.ts';
-
-const CHROMIUM = '/usr/bin/chromium';
 
 function bundle() {
   const dir = join(REPO, 'dist', 'web');
@@ -50,18 +47,7 @@ export async function runDashboardBench(opts: { renders?: number; hooks?: number
   const runFile = join(paths.run, 'dashboard.json');
   const ctx = await (async () => {
     await waitFor(() => existsSync(runFile), 20_000);
-    return chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'ct-chromium-')), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-      viewport: { width: 1400, height: 1000 },
-    });
+    return launchChromium();
   })();
   try {
     const base = (JSON.parse(readFileSync(runFile, 'utf8')) as { url: string }).url;

@@ -10,10 +10,10 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { CLI, cli, exited, REPO, runHook, tempPaths, waitFor } from '../helpers.ts';
+import { CHROMIUM, launchChromium } from './chromium.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(REPO, 'test', 'artifacts');
 const missing = !existsSync(CHROMIUM);
 if (missing && process.env.CI)
@@ -60,19 +60,7 @@ before(async () => {
   const runFile = join(paths.run, 'dashboard.json');
   assert.ok(await waitFor(() => existsSync(runFile), 20_000), 'the dashboard started');
   base = (JSON.parse(readFileSync(runFile, 'utf8')) as { url: string }).url;
-  ctx = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'ct-chromium-')), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    viewport: { width: 1400, height: 1000 },
-    acceptDownloads: true,
-  });
+  ctx = await launchChromium({ acceptDownloads: true });
   page = await ctx.newPage();
   page.on('console', (m) => {
     if (m.type() === 'error') consoleErrors.push(m.text());
