@@ -1,5 +1,4 @@
 import { readFileSync, rmSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { installHook } from '../src/capture/install.ts';
 import * as spool from '../src/capture/spool.ts';
@@ -10,8 +9,8 @@ import { guardDecision } from '../src/detect/guard.ts';
 import { IngestDetection } from '../src/detect/ingest.ts';
 import { loadBashParser } from '../src/detect/shell/grammar.ts';
 import { SessionState } from '../src/detect/state.ts';
-import { normalize, ScopeCache } from '../src/ingest/index.ts';
-import { round, stats, tempHome, writeSpool } from './util.ts';
+import { normalize } from '../src/ingest/index.ts';
+import { benchNormalizeContext, round, stats, tempHome, writeSpool } from './util.ts';
 
 interface Case {
   event?: string;
@@ -127,13 +126,7 @@ async function ingestCost(n = 10_000): Promise<number> {
     installHook(paths);
     writeSpool(paths, n);
     const recs = spool.sortRecords(spool.listReady(paths).map((name) => spool.readRecord(paths, name)));
-    const ctx = {
-      user: 'bench',
-      host: hostname(),
-      telemetryVersion: '0',
-      capture: 'metadata' as const,
-      scopeCache: new ScopeCache(),
-    };
+    const ctx = benchNormalizeContext();
     const events = recs.map((r) => normalize(r, ctx));
     const detection = new IngestDetection(paths.home);
     await detection.ready();

@@ -1,14 +1,13 @@
 import { rmSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { AuditLog } from '../src/audit/index.ts';
 import { installHook } from '../src/capture/install.ts';
 import * as spool from '../src/capture/spool.ts';
 import { storeRowOf } from '../src/collector/audit-to-store.ts';
 import { Collector } from '../src/collector/collector.ts';
 import { DEFAULT_CONFIG } from '../src/config/config.ts';
-import { normalize, ScopeCache } from '../src/ingest/index.ts';
+import { normalize } from '../src/ingest/index.ts';
 import { Store } from '../src/store/index.ts';
-import { round, tempHome, writeSpool } from './util.ts';
+import { benchNormalizeContext, round, tempHome, writeSpool } from './util.ts';
 
 /**
  * Whole-pipeline throughput on one core: N ready spool files (real captured payloads, 40 per session) read,
@@ -48,13 +47,7 @@ function stageBreakdown(n: number): Record<string, number> {
   writeSpool(paths, n);
   const audit = AuditLog.open(paths.audit, { keysDir: paths.keys });
   const store = Store.open(paths.storeFile);
-  const ctx = {
-    user: 'bench',
-    host: hostname(),
-    telemetryVersion: '0',
-    capture: 'metadata' as const,
-    scopeCache: new ScopeCache(),
-  };
+  const ctx = benchNormalizeContext();
   const t: Record<string, number> = { read: 0, normalize: 0, audit: 0, store: 0, delete: 0 };
   const lap = (k: string, since: number) => {
     t[k] = (t[k] ?? 0) + performance.now() - since;

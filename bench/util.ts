@@ -1,10 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { cpus, hostname, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type DataPaths, dataPaths } from '../src/config/paths.ts';
+import { type NormalizeContext, ScopeCache } from '../src/ingest/index.ts';
 
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
@@ -70,4 +71,15 @@ export function writeSpool(
     const name = `${pid++}.${randomUUID()}.project`;
     writeFileSync(join(paths.spoolNew, name), `CT1 ${projectDir}\n${body}`);
   }
+}
+
+/** How the benchmarks normalize: metadata capture, a fresh scope cache, this host. */
+export function benchNormalizeContext(): NormalizeContext {
+  return {
+    user: 'bench',
+    host: hostname(),
+    telemetryVersion: '0',
+    capture: 'metadata',
+    scopeCache: new ScopeCache(),
+  };
 }
