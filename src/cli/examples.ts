@@ -81,6 +81,10 @@ const spec = {
   examples: ['claude-telemetry examples', 'claude-telemetry examples --run'],
 } satisfies CommandSpec<Options>;
 
+function zipResults(list: Example[], results: string[]) {
+  return list.map((e, i) => ({ ...e, result: results[i] ?? '' }));
+}
+
 function curl(apiUrl: string, e: Example): string {
   const path = e.metric ? 'query' : 'query_range';
   return `curl -G "${apiUrl}/loki/api/v1/${path}" --data-urlencode '${e.query.replaceAll("'", "'\\''")}'`;
@@ -94,7 +98,7 @@ export const examples: Command = {
     const server = loadConfig(paths).server;
     const apiUrl = `http://${server.host.includes(':') ? `[${server.host}]` : server.host}:${server.port}`;
     const results = values.run
-      ? EXAMPLES.map((e) => ({ ...e, result: runQuietly(e.query, e.metric === true) }))
+      ? zipResults(EXAMPLES, runQuietly(EXAMPLES.map((e) => ({ query: e.query, metric: e.metric === true }))))
       : EXAMPLES;
     if (values.json) {
       printJson(results.map((e) => ({ ...e, curl: curl(apiUrl, e) })));

@@ -207,27 +207,35 @@ function printInstances(instances: InstanceReport[]): void {
   }
 }
 
-/** One query over the last 24 h of the local store, summed up in a few words (for `examples --run`). */
-export function runQuietly(query: string, metric: boolean): string {
+/**
+ * Each query over the last 24 h of the local store (opened once), summed up in a few words, for
+ * `examples --run`. A store that cannot be opened gives its reason as every answer.
+ */
+export function runQuietly(queries: { query: string; metric: boolean }[]): string[] {
   let store: Store;
   try {
     store = openReadOnly();
   } catch (err) {
-    return (err as Error).message;
+    return queries.map(() => (err as Error).message);
   }
   try {
-    const end = BigInt(Date.now()) * NS_PER_MS;
     const engine = new QueryEngine(store);
-    const common = { query, limit: 1000, direction: 'backward' as const, categorizeLabels: false };
-    const r = metric
-      ? engine.instantQuery({ ...common, time: end })
-      : engine.rangeQuery({ ...common, start: end - 86_400_000n * NS_PER_MS, end, stepMs: 60_000 });
-    const d = r.data;
-    if (d.resultType === 'streams') return plural(linesOf(d.result).length, 'line');
-    if (d.resultType === 'scalar') return `scalar ${d.result[1]}`;
-    return plural(d.result.length, 'series', 'series');
-  } catch (err) {
-    return `error: ${(err as Error).message}`;
+    const end = BigInt(Date.now()) * NS_PER_MS;
+    return queries.map(({ query, metric }) => {
+      try {
+        const common = { query, limit: 1000, direction: 'backward' as const, categorizeLabels: false };
+        const d = (
+          metric
+            ? engine.instantQuery({ ...common, time: end })
+            : engine.rangeQuery({ ...common, start: end - 86_400_000n * NS_PER_MS, end, stepMs: 60_000 })
+        ).data;
+        if (d.resultType === 'streams') return plural(linesOf(d.result).length, 'line');
+        if (d.resultType === 'scalar') return `scalar ${d.result[1]}`;
+        return plural(d.result.length, 'series', 'series');
+      } catch (err) {
+        return `error: ${(err as Error).message}`;
+      }
+    });
   } finally {
     store.close();
   }
