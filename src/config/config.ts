@@ -53,6 +53,18 @@ export interface Config extends ForwardingConfig {
     /** Required when host is not a loopback address: open the dashboard once with ?token=<token>. */
     token?: string;
   };
+  /** Behavioural analytics inside the collector: sessions scored as they progress (src/analytics/service.ts). */
+  analytics: {
+    enabled: boolean;
+    /** Anomaly risk (0-100) from which a session raises an alert. */
+    threshold: number;
+    /** A session receiving events is scored again at most this often (ms). */
+    rescoreMs: number;
+    /** The model is retrained when it is older than this (hours)... */
+    retrainHours: number;
+    /** ...or when the stored sessions grew by this fraction since it was trained. */
+    retrainGrowth: number;
+  };
 }
 
 export const DEFAULT_CONFIG: Config = {
@@ -63,6 +75,7 @@ export const DEFAULT_CONFIG: Config = {
   retention: DEFAULT_RETENTION,
   pricing: {},
   dashboard: { enabled: true, host: '127.0.0.1', port: 3000 },
+  analytics: { enabled: true, threshold: 70, rescoreMs: 5_000, retrainHours: 24, retrainGrowth: 0.2 },
   ...DEFAULT_FORWARDING,
 };
 
@@ -145,6 +158,25 @@ const dashboardSchema = dashboardKeys.nullish().transform((v): Config['dashboard
   ...(v?.token ? { token: v.token } : {}),
 }));
 
+const analyticsKeys = z.strictObject({
+  enabled: serverKeys.shape.enabled,
+  threshold: z
+    .number({ error: 'a number from 0 to 100' })
+    .min(0, { error: 'a number from 0 to 100' })
+    .max(100, { error: 'a number from 0 to 100' })
+    .nullish(),
+  rescore_ms: positive('a positive number of milliseconds').nullish(),
+  retrain_hours: positive('a positive number of hours').nullish(),
+  retrain_growth: positive('a positive fraction (0.2 = 20%)').nullish(),
+});
+const analyticsSchema = analyticsKeys.nullish().transform((v): Config['analytics'] => ({
+  enabled: orDefault(d.analytics.enabled)(v?.enabled),
+  threshold: orDefault(d.analytics.threshold)(v?.threshold),
+  rescoreMs: orDefault(d.analytics.rescoreMs)(v?.rescore_ms),
+  retrainHours: orDefault(d.analytics.retrainHours)(v?.retrain_hours),
+  retrainGrowth: orDefault(d.analytics.retrainGrowth)(v?.retrain_growth),
+}));
+
 const limitKeys = z.strictObject({
   max_age_days: positive('a positive number of days, or null to keep').nullable().optional(),
   max_size_mb: positive('a positive number of megabytes, or null to keep').nullable().optional(),
@@ -211,6 +243,7 @@ const configSchema = z.strictObject({
   retention: retentionSchema,
   pricing: pricingSchema,
   dashboard: dashboardSchema,
+  analytics: analyticsSchema,
   sinks: z.unknown().optional(),
   routes: z.unknown().optional(),
   federation: z.unknown().optional(),
@@ -223,6 +256,7 @@ const KNOWN_KEYS: Record<string, string[]> = {
   audit: Object.keys(auditKeys.shape),
   server: Object.keys(serverKeys.shape),
   dashboard: Object.keys(dashboardKeys.shape),
+  analytics: Object.keys(analyticsKeys.shape),
   retention: Object.keys(retentionKeys.shape),
   ...Object.fromEntries(
     Object.keys(retentionKeys.shape).map((k) => [`retention.${k}`, Object.keys(limitKeys.shape)]),
