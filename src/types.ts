@@ -122,6 +122,16 @@ export interface SpoolRecord {
   projectDir: string | null;
   /** Payload bytes (stdin of the hook), header removed. */
   body: Buffer;
+  /** CLAUDE_TELEMETRY_AGENT_* / _WORKFLOW_ID as the hook saw them (CT2 header); absent when none was set. */
+  fleet?: FleetEnv;
+}
+
+/** Identity a separately started agent of a fleet was given through the environment (empty values left out). */
+export interface FleetEnv {
+  agent_id?: string;
+  agent_group?: string;
+  agent_role?: string;
+  workflow_id?: string;
 }
 
 /** Input that cannot become an event. The collector moves it to quarantine/ with this reason. */

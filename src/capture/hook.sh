@@ -15,7 +15,10 @@
 #
 # File name: <pid>.<uuid>.<scope>; the pid orders events that share one coarse mtime tick.
 # First line of the file: "CT1 <CLAUDE_PROJECT_DIR>" (empty when unset or when it holds a newline);
-# the payload follows byte for byte.
+# the payload follows byte for byte. When any of CLAUDE_TELEMETRY_AGENT_ID, CLAUDE_TELEMETRY_AGENT_GROUP,
+# CLAUDE_TELEMETRY_AGENT_ROLE, CLAUDE_TELEMETRY_WORKFLOW_ID is set (agents of a fleet started separately),
+# the first line is instead "CT2 <agent id>\t<group>\t<role>\t<workflow id>\t<CLAUDE_PROJECT_DIR>", a value
+# holding a tab or a newline left empty.
 exec 2>/dev/null
 case $1 in project | local | global | demo) s=$1 ;; *) s=unknown ;; esac
 h=${2:-$0}
@@ -23,10 +26,22 @@ d=${h%/*}/../spool
 p=$CLAUDE_PROJECT_DIR
 case $p in *'
 '*) p= ;; esac
+x='CT1 '
+case $CLAUDE_TELEMETRY_AGENT_ID$CLAUDE_TELEMETRY_AGENT_GROUP$CLAUDE_TELEMETRY_AGENT_ROLE$CLAUDE_TELEMETRY_WORKFLOW_ID in
+?*)
+  x='CT2 '
+  for v in "$CLAUDE_TELEMETRY_AGENT_ID" "$CLAUDE_TELEMETRY_AGENT_GROUP" "$CLAUDE_TELEMETRY_AGENT_ROLE" \
+    "$CLAUDE_TELEMETRY_WORKFLOW_ID"; do
+    case $v in *'	'* | *'
+'*) v= ;; esac
+    x="$x$v	"
+  done
+  ;;
+esac
 r=
 read -r r </proc/sys/kernel/random/uuid || r=$PPID.${RANDOM-}.${CLAUDE_CODE_SESSION_ID:-x}
 n=$$.$r.$s
-if { printf 'CT1 %s\n' "$p" && cat; } >"$d/tmp/$n"; then
+if { printf '%s%s\n' "$x" "$p" && cat; } >"$d/tmp/$n"; then
   # Not exec'd: a failed rename (new/ missing) must not turn into a hook error. The file then stays in
   # tmp/, where the collector's orphan recovery picks it up.
   mv -f "$d/tmp/$n" "$d/new/$n"

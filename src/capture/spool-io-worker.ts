@@ -17,7 +17,13 @@ function read(names: string[], maxBytes: number): WireRecord[] {
   for (const name of names) {
     try {
       const r = readRecord(paths, name, maxBytes);
-      out.push({ name, mtimeMs: r.mtimeMs, projectDir: r.projectDir, body: r.body });
+      out.push({
+        name,
+        mtimeMs: r.mtimeMs,
+        projectDir: r.projectDir,
+        body: r.body,
+        ...(r.fleet ? { fleet: r.fleet } : {}),
+      });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       // Gone since it was listed (removed by an earlier pass): nothing to do.

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { DataPaths } from '../config/paths.ts';
-import { QuarantineError, type SpoolRecord } from '../types.ts';
+import { type FleetEnv, QuarantineError, type SpoolRecord } from '../types.ts';
 import { readRecord, remove, scopeOf } from './spool.ts';
 
 export type SpoolIORequest =
@@ -14,7 +14,7 @@ export type SpoolIORequest =
   | { id: number; op: 'remove'; names: string[] };
 
 export type WireRecord =
-  | { name: string; mtimeMs: number; projectDir: string | null; body: Uint8Array }
+  | { name: string; mtimeMs: number; projectDir: string | null; body: Uint8Array; fleet?: FleetEnv }
   | { name: string; quarantine: string }
   | { name: string; error: string };
 
@@ -147,6 +147,7 @@ export class SpoolIO {
           scope: scopeOf(r.name),
           projectDir: r.projectDir,
           body: Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength),
+          ...(r.fleet ? { fleet: r.fleet } : {}),
         });
       } else if ('quarantine' in r) {
         out.failures.push({ name: r.name, err: new QuarantineError(r.quarantine) });

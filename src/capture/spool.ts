@@ -21,13 +21,20 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import type { DataPaths } from '../config/paths.ts';
-import { QuarantineError, type SpoolRecord } from '../types.ts';
+import { type FleetEnv, QuarantineError, type SpoolRecord } from '../types.ts';
 
 /** Largest payload readRecord accepts unless told otherwise. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
 
-/** Header written by the hook before the payload: `CT1 <CLAUDE_PROJECT_DIR>\n`. */
+/**
+ * Header written by the hook before the payload: `CT1 <CLAUDE_PROJECT_DIR>\n`, or, when the agent was given
+ * a fleet identity, `CT2 <agent id>\t<group>\t<role>\t<workflow id>\t<CLAUDE_PROJECT_DIR>\n`.
+ */
 const HEADER = Buffer.from('CT1 ');
+const HEADER2 = Buffer.from('CT2 ');
+const FLEET_KEYS = ['agent_id', 'agent_group', 'agent_role', 'workflow_id'] as const;
+/** Longest fleet value kept (longer ones are cut). */
+const FLEET_CHARS = 256;
 const SCOPES = new Set(['project', 'local', 'global', 'demo']);
 const REASON_SUFFIX = '.reason.json';
 /** A writer still alive keeps its tmp/ file out of orphan recovery, but not longer than this. */
@@ -64,7 +71,7 @@ export function pidOf(name: string): number | null {
 
 /**
  * Read one spool file from new/. Throws QuarantineError when the file is larger than `maxBytes` (nothing
- * is read then). A file without the `CT1` header line is taken whole as the payload, with no project dir.
+ * is read then). A file without a `CT1`/`CT2` header line is taken whole as the payload, with no project dir.
  */
 export function readRecord(
   paths: DataPaths,
@@ -88,10 +95,17 @@ export function readRecord(
     const data = got === size ? buf : buf.subarray(0, got);
     let projectDir: string | null = null;
     let body = data;
-    if (data.length >= HEADER.length && data.subarray(0, HEADER.length).equals(HEADER)) {
+    let fleet: FleetEnv | undefined;
+    const ct1 = startsWith(data, HEADER);
+    if (ct1 || startsWith(data, HEADER2)) {
       const nl = data.indexOf(10, HEADER.length);
       if (nl >= 0) {
-        const dir = data.toString('utf8', HEADER.length, nl);
+        let dir = data.toString('utf8', HEADER.length, nl);
+        if (!ct1) {
+          const parsed = parseFleet(dir);
+          dir = parsed.rest;
+          fleet = parsed.fleet;
+        }
         projectDir = dir === '' ? null : dir;
         body = data.subarray(nl + 1);
       }
@@ -104,10 +118,35 @@ export function readRecord(
       scope: scopeOf(name),
       projectDir,
       body,
+      ...(fleet !== undefined ? { fleet } : {}),
     };
   } finally {
     closeSync(fd);
   }
+}
+
+function startsWith(data: Buffer, prefix: Buffer): boolean {
+  return data.length >= prefix.length && data.compare(prefix, 0, prefix.length, 0, prefix.length) === 0;
+}
+
+/**
+ * The CT2 header after `CT2 `: four tab-ended values, then the project dir (which may itself hold tabs).
+ * A header cut short keeps what it has; the rest is the project dir.
+ */
+export function parseFleet(line: string): { fleet: FleetEnv | undefined; rest: string } {
+  const fleet: FleetEnv = {};
+  let at = 0;
+  let any = false;
+  for (const key of FLEET_KEYS) {
+    const tab = line.indexOf('\t', at);
+    if (tab < 0) break;
+    const v = line.slice(at, tab);
+    at = tab + 1;
+    if (v === '') continue;
+    fleet[key] = v.length > FLEET_CHARS ? v.slice(0, FLEET_CHARS) : v;
+    any = true;
+  }
+  return { fleet: any ? fleet : undefined, rest: line.slice(at) };
 }
 
 let pidMaxCache: number | undefined;

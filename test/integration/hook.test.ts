@@ -176,6 +176,79 @@ describe('capture hook', () => {
     }
   });
 
+  test('fleet variables: a CT2 header the spool reader parses; none set keeps CT1', () => {
+    const env = {
+      CLAUDE_PROJECT_DIR: PROJECT,
+      CLAUDE_TELEMETRY_AGENT_ID: 'agent-001',
+      CLAUDE_TELEMETRY_AGENT_GROUP: 'dev-team-alpha',
+      CLAUDE_TELEMETRY_AGENT_ROLE: 'coordinator',
+      CLAUDE_TELEMETRY_WORKFLOW_ID: 'wf-42',
+    };
+    assertQuiet(run(execCommand(paths), '{"a":1}', env));
+    const { name, content } = onlyFile(paths);
+    assert.equal(
+      content.toString(),
+      `CT2 agent-001\tdev-team-alpha\tcoordinator\twf-42\t${PROJECT}\n{"a":1}`,
+    );
+    const rec = spool.readRecord(paths, name);
+    assert.equal(rec.projectDir, PROJECT);
+    assert.deepEqual(rec.fleet, {
+      agent_id: 'agent-001',
+      agent_group: 'dev-team-alpha',
+      agent_role: 'coordinator',
+      workflow_id: 'wf-42',
+    });
+    assert.equal(rec.body.toString(), '{"a":1}');
+
+    // Set but empty is not set: the fast path's CT1 line, byte for byte.
+    const p = freshHome();
+    assertQuiet(run(execCommand(p), '{}', { CLAUDE_PROJECT_DIR: PROJECT, CLAUDE_TELEMETRY_AGENT_ID: '' }));
+    const plain = onlyFile(p);
+    assert.equal(plain.content.toString(), `CT1 ${PROJECT}\n{}`);
+    assert.equal(spool.readRecord(p, plain.name).fleet, undefined);
+  });
+
+  test('fleet variables: a value with a tab or newline is dropped, the others kept; tabs in the project dir survive', () => {
+    const q = freshHome();
+    assertQuiet(
+      run(hookCommand(q.hook, 'global'), '{}', {
+        CLAUDE_PROJECT_DIR: '/home/dev/with\ttab',
+        CLAUDE_TELEMETRY_AGENT_ID: 'a\tforged',
+        CLAUDE_TELEMETRY_AGENT_GROUP: 'g\nCT1 /forged',
+        CLAUDE_TELEMETRY_WORKFLOW_ID: 'wf',
+      }),
+    );
+    const { name, content } = onlyFile(q);
+    assert.equal(content.toString(), 'CT2 \t\t\twf\t/home/dev/with\ttab\n{}');
+    const rec = spool.readRecord(q, name);
+    assert.deepEqual(rec.fleet, { workflow_id: 'wf' });
+    assert.equal(rec.projectDir, '/home/dev/with\ttab');
+    assert.equal(rec.scope, 'global');
+    // Only the role given: a CT2 line with the role alone.
+    const r = freshHome();
+    assertQuiet(run(execCommand(r), '{}', { CLAUDE_TELEMETRY_AGENT_ROLE: 'secondary' }));
+    const only = onlyFile(r);
+    assert.equal(only.content.toString(), 'CT2 \t\tsecondary\t\t\n{}');
+    assert.deepEqual(spool.readRecord(r, only.name).fleet, { agent_role: 'secondary' });
+    assert.equal(spool.readRecord(r, only.name).projectDir, null);
+  });
+
+  test('old and odd headers: CT1 files read as before, a cut CT2 line keeps what it has', () => {
+    writeFileSync(join(paths.spoolNew, '1.a.project'), `CT1 ${PROJECT}\n{"old":true}`);
+    writeFileSync(join(paths.spoolNew, '2.b.project'), 'CT2 only-agent\t/p\n{}');
+    writeFileSync(join(paths.spoolNew, '3.c.project'), '{"no":"header"}');
+    const old = spool.readRecord(paths, '1.a.project');
+    assert.equal(old.projectDir, PROJECT);
+    assert.equal(old.fleet, undefined);
+    assert.equal(old.body.toString(), '{"old":true}');
+    const cut = spool.readRecord(paths, '2.b.project');
+    assert.deepEqual(cut.fleet, { agent_id: 'only-agent' });
+    assert.equal(cut.projectDir, '/p');
+    const bare = spool.readRecord(paths, '3.c.project');
+    assert.equal(bare.projectDir, null);
+    assert.equal(bare.body.toString(), '{"no":"header"}');
+  });
+
   test('spool directory missing: exit 0, no output, nothing written', () => {
     rmSync(paths.spool, { recursive: true });
     for (const command of [execCommand(paths), hookCommand(paths.hook, 'project')]) {
