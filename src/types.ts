@@ -96,6 +96,51 @@ export interface TelemetryEvent {
   extra_labels?: Record<string, string>;
   /** Pushed structured metadata with no field of ours; same precedence rule as `extra_labels`. */
   extra_metadata?: Record<string, string>;
+  // ---- the seed's multi-agent schema: present only on events with an agent signal (see src/agents/context.ts) ----
+  agent_context?: AgentContext;
+  session_context?: SessionContext;
+  project_context?: ProjectContext;
+  correlation?: Correlation;
+}
+
+export interface AgentContext {
+  /** Subagent id, else the fleet id (CLAUDE_TELEMETRY_AGENT_ID), else "main". */
+  agent_id: string;
+  agent_type: string;
+  agent_group?: string;
+  /** primary | secondary | coordinator, or what the environment or the registry says. */
+  agent_role?: string;
+  /** The Claude Code instance the agent runs in: its fleet id, else its session id. */
+  instance_id: string;
+}
+
+export interface SessionContext {
+  session_id: string;
+  parent_session?: string;
+  /** From the top agent down to this one: ["main" | fleet id, subagent, nested subagent...]. */
+  session_hierarchy: string[];
+  coordination_mode?: 'parallel' | 'sequential' | 'independent';
+  /** Depth in the hierarchy: 0 for the top agent. */
+  coordination_level: number;
+  /** SessionStart source when the session was resumed, forked or compacted. */
+  continued_by?: string;
+}
+
+export interface ProjectContext {
+  project_group?: string;
+  workspace_id?: string;
+}
+
+export interface Correlation {
+  related_agents?: string[];
+  workflow_id?: string;
+  task_delegation?: {
+    /** The agent that launched this one ("main", a fleet id or a subagent id). */
+    delegated_from: string;
+    delegation_type: 'parallel' | 'sequential';
+    /** The subagent type asked for (general-purpose, Explore...). */
+    task_type?: string;
+  };
 }
 
 /** One security rule hit, stored with the event it concerns. */

@@ -11,6 +11,7 @@
 import type { Store } from '../store/index.ts';
 import type { Pricing } from '../usage/pricing.ts';
 import { emptySum, type UsageSum, usageByAgent } from '../usage/report.ts';
+import { ConflictWatch, type FileAccess, type FileConflict, READ_TOOLS, WRITE_TOOLS } from './conflicts.ts';
 
 export interface AgentSummary {
   session_id: string;
@@ -276,99 +277,28 @@ export function sessionTree(store: Store, pricing: Pricing, sessionId: string): 
   return tree;
 }
 
-export interface FileConflict {
-  file_path: string;
-  /** write-write: both wrote it; read-write: one read what the other wrote. */
-  kind: 'write-write' | 'read-write';
-  first: ConflictSide;
-  second: ConflictSide;
-  /** ms between the two accesses. */
-  gap_ms: number;
-}
-
-export interface ConflictSide {
-  session_id: string;
-  agent_id: string;
-  tool: string;
-  ts: number;
-  access: 'read' | 'write';
-}
-
-const WRITE_TOOLS = ['Write', 'Edit', 'MultiEdit', 'NotebookEdit'];
-const READ_TOOLS = ['Read', 'NotebookRead'];
+export type { ConflictSide, FileConflict } from './conflicts.ts';
 
 /**
  * Files two agents touched within `windowMs` of each other where at least one wrote: two writers, or a
- * reader of what another agent was writing. Agents of different sessions count as different agents.
+ * reader of what another agent was writing. Agents of different sessions count as different agents. The
+ * collector raises the same findings as alerts while it ingests (ConflictAlerts).
  */
 export function findConflicts(
   store: Store,
   opts: { since?: number; windowMs?: number } = {},
 ): FileConflict[] {
-  const windowMs = opts.windowMs ?? 60_000;
   const tools = [...WRITE_TOOLS, ...READ_TOOLS];
   const rows = store
     .select(
       `SELECT ts, session_id, COALESCE(agent_id, '') AS agent_id, tool_name, file_path FROM events
        WHERE tool_name IN (${tools.map(() => '?').join(', ')}) AND hook_event = 'PreToolUse' AND ts >= ?
          AND file_path IS NOT NULL
-       ORDER BY file_path, ts`,
+       ORDER BY ts, seq`,
     )
-    .all(...tools, opts.since ?? 0) as {
-    ts: number;
-    session_id: string;
-    agent_id: string;
-    tool_name: string;
-    file_path: string;
-  }[];
+    .all(...tools, opts.since ?? 0) as FileAccess[];
+  const watch = new ConflictWatch(opts.windowMs ?? 60_000, Number.POSITIVE_INFINITY);
   const out: FileConflict[] = [];
-  /** When each (file, first agent, second agent, kind) was last reported: repeats within the window are one finding. */
-  const lastReported = new Map<string, number>();
-  let start = 0;
-  for (let i = 0; i < rows.length; i++) {
-    const b = rows[i] as (typeof rows)[number];
-    while (start < i) {
-      const s = rows[start] as (typeof rows)[number];
-      if (s.file_path === b.file_path && b.ts - s.ts <= windowMs) break;
-      start++;
-    }
-    const bWrites = WRITE_TOOLS.includes(b.tool_name);
-    /** One finding per pair of agents per file and kind: the closest access before b. */
-    const reported = new Set<string>();
-    for (let j = i - 1; j >= start; j--) {
-      const a = rows[j] as (typeof rows)[number];
-      if (a.session_id === b.session_id && a.agent_id === b.agent_id) continue;
-      const aWrites = WRITE_TOOLS.includes(a.tool_name);
-      if (!aWrites && !bWrites) continue;
-      const kind = aWrites && bWrites ? 'write-write' : 'read-write';
-      const key = `${a.session_id}/${a.agent_id}/${kind}`;
-      if (reported.has(key)) continue;
-      reported.add(key);
-      const pair = `${b.file_path}\n${key}\n${b.session_id}/${b.agent_id}`;
-      const last = lastReported.get(pair);
-      if (last !== undefined && b.ts - last <= windowMs) continue;
-      lastReported.set(pair, b.ts);
-      out.push({
-        file_path: b.file_path,
-        kind,
-        first: side(a, aWrites),
-        second: side(b, bWrites),
-        gap_ms: b.ts - a.ts,
-      });
-    }
-  }
+  for (const r of rows) out.push(...watch.observe(r));
   return out.sort((x, y) => x.second.ts - y.second.ts);
-}
-
-function side(
-  r: { ts: number; session_id: string; agent_id: string; tool_name: string },
-  writes: boolean,
-): ConflictSide {
-  return {
-    session_id: r.session_id,
-    agent_id: r.agent_id,
-    tool: r.tool_name,
-    ts: r.ts,
-    access: writes ? 'write' : 'read',
-  };
 }

@@ -6,6 +6,7 @@
 import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
+import { applyAgentContext } from '../agents/context.ts';
 import {
   type ActionDetails,
   type Level,
@@ -558,6 +559,7 @@ function build(rec: SpoolRecord, ctx: NormalizeContext): TelemetryEvent {
   }
 
   if (w.hits.length > 0) details.secrets_redacted = [...new Set(w.hits)].sort();
+  applyAgentContext(ev, rec, ctx);
   return ev;
 }
 
