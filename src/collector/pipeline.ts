@@ -1,6 +1,7 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { AgentIngest } from '../agents/ingest.ts';
 import type { AuditLog } from '../audit/index.ts';
 import { isOptedOut } from '../capture/settings.ts';
 import * as spool from '../capture/spool.ts';
@@ -67,12 +68,15 @@ export class Pipeline {
       claudeVersion: versions.lookup,
       scopeCache: new ScopeCache(),
     };
+    this.agents = new AgentIngest(paths.home, this.ctx, log);
   }
 
   private readonly log: (msg: string) => void;
   private auditLog: AuditLog;
   /** Security rules judged on every event (src/detect). */
   readonly detection: IngestDetection;
+  /** Agent fields on events (registry) and file conflicts between agents as alerts (src/agents). */
+  readonly agents: AgentIngest;
 
   get audit(): AuditLog {
     return this.auditLog;
@@ -178,6 +182,7 @@ export class Pipeline {
     const r = this.store.insertBatch(entries.map(storeRowOf));
     res.stored = r.inserted;
     res.duplicates += r.duplicates;
+    for (const ev of fresh) this.agents.stored(ev);
     const last = fresh[fresh.length - 1];
     if (last) res.lastEventTs = Date.parse(last.timestamp);
   }
