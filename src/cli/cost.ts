@@ -2,14 +2,22 @@ import { loadConfig } from '../config/config.ts';
 import { dataPaths } from '../config/paths.ts';
 import { Store } from '../store/index.ts';
 import { Pricing } from '../usage/pricing.ts';
-import { COST_GROUPS, type CostGroup, costReport, type UsageSum } from '../usage/report.ts';
+import {
+  COST_GROUPS,
+  type CostGroup,
+  type CostReport,
+  costReport,
+  type MetricSum,
+  type UsageSum,
+} from '../usage/report.ts';
 import { type CommandSpec, type Options, parse, parseTime, UsageError } from './args.ts';
 import { type Command, printJson, println } from './command.ts';
 import { table } from './format.ts';
 
 const costSpec = {
   name: 'cost',
-  summary: 'Tokens and cost from transcripts, by session, agent, project, day or model.',
+  summary:
+    "Tokens and cost from transcripts and Claude Code's OTLP export, by session, agent, project, day or model.",
   usage: 'cost [--by session|agent|project|day|model] [--since T] [--session ID] [--json]',
   options: {
     by: { type: 'string' },
@@ -61,7 +69,8 @@ export const cost: Command = {
       }
       if (report.rows.length === 0) {
         println(
-          'no token usage stored yet: run `claude-telemetry import`, or let the collector follow sessions',
+          'no token usage stored yet: run `claude-telemetry import`, let the collector follow sessions, or' +
+            ' `claude-telemetry connect --otel`',
         );
         return 0;
       }
@@ -73,10 +82,11 @@ export const cost: Command = {
         fmtTokens(s.cacheCreation),
         fmtTokens(s.cacheRead),
         fmtCost(s),
+        s.source ?? '-',
       ];
       println(
         table(
-          [by, 'requests', 'input', 'output', 'cache write', 'cache read', 'cost'],
+          [by, 'requests', 'input', 'output', 'cache write', 'cache read', 'cost', 'source'],
           [
             ...report.rows.map((r) =>
               row(
@@ -92,10 +102,7 @@ export const cost: Command = {
         ),
       );
       println('');
-      println(
-        'source: transcripts (message.usage, one count per message id + request id); prices: list prices',
-      );
-      println('unless config.yaml sets pricing:');
+      for (const line of sourceNotes(report)) println(line);
       if (report.total.unpriced.length > 0)
         println(`no price for: ${report.total.unpriced.join(', ')} (add them under pricing: in config.yaml)`);
       return 0;
@@ -104,3 +111,31 @@ export const cost: Command = {
     }
   },
 };
+
+const fmtUsd = (n: number | null | undefined) => (n === null || n === undefined ? '-' : `$${n.toFixed(4)}`);
+
+function metricLine(m: MetricSum): string {
+  return `${fmtUsd(m.cost_usd)}, ${fmtTokens(m.input)} input, ${fmtTokens(m.output)} output, ${fmtTokens(m.cacheCreation)} cache write, ${fmtTokens(m.cacheRead)} cache read`;
+}
+
+/** What the figures are made of: each source's own totals, Claude Code's reported cost, the metrics. */
+export function sourceNotes(report: CostReport): string[] {
+  const t = report.total;
+  const out = [
+    'source: transcript (message.usage) and otel (Claude Code api_request events), each API request counted once' +
+      ' (matched by request id); cost at list prices unless config.yaml sets pricing:',
+  ];
+  const tr = t.sources?.transcript;
+  const ot = t.sources?.otel;
+  if (tr)
+    out.push(
+      `  transcript: ${tr.messages} requests, ${fmtTokens(tr.input + tr.output)} tokens in/out, ${fmtCost(tr)}`,
+    );
+  if (ot)
+    out.push(
+      `  otel:       ${ot.messages} requests, ${fmtTokens(ot.input + ot.output)} tokens in/out, ${fmtCost(ot)} (Claude Code reported ${fmtUsd(ot.reported_cost_usd)})`,
+    );
+  if (report.metrics)
+    out.push(`  otel metrics (claude_code.cost.usage / token.usage): ${metricLine(report.metrics)}`);
+  return out;
+}

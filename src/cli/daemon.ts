@@ -102,6 +102,7 @@ async function serveApi(
       pipeline: collector.pipeline,
       engine: new QueryEngine(collector.store),
       ...(config.federation.instances.length > 0 ? { federation: new Federation(config.federation) } : {}),
+      otel: collector.store,
       host: config.server.host,
       port: config.server.port,
       maxBodyBytes: config.server.maxBodyBytes,

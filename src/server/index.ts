@@ -15,10 +15,12 @@ import { guardRoute } from '../detect/guard.ts';
 import { QueryError } from '../query/api.ts';
 import type { Federation } from '../query/federation.ts';
 import { WireFormatError } from '../sinks/loki-wire.ts';
+import type { OtelSink } from '../usage/otel.ts';
 import type { ApiEngine } from './engine.ts';
 import { FEDERATED_PREFIX, federatedEngine } from './federated.ts';
 import { Router, sendJson, sendText } from './http.ts';
 import { HttpError } from './http-errors.ts';
+import { registerOtlpRoutes } from './otlp-receiver.ts';
 import { type EventSink, pushHandler } from './push.ts';
 import { queryRoutes } from './query-routes.ts';
 import { TailHub } from './tail.ts';
@@ -42,6 +44,8 @@ export interface ApiServerOptions {
    * collector is still opening its engine) those routes answer 503.
    */
   engine?: ApiEngine;
+  /** Where Claude Code's own OTLP export goes (POST /v1/logs, /v1/metrics); without one those routes are 404. */
+  otel?: OtelSink;
   /** Instances to fan queries out to, served under /federated (the same Loki routes). */
   federation?: Federation;
   host?: string;
@@ -106,6 +110,7 @@ function apiRouter(opts: ApiServerOptions, maxBodyBytes: number): Router {
     .on('GET', TAIL_PATH, () => {
       throw new HttpError(400, 'tail is a WebSocket endpoint: send an Upgrade: websocket request');
     });
+  if (opts.otel) registerOtlpRoutes(router, opts.otel, maxBodyBytes);
   if (opts.federation) {
     const f = queryRoutes(federatedEngine(opts.federation), maxBodyBytes);
     const p = `${FEDERATED_PREFIX}/loki/api/v1`;

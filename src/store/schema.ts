@@ -11,6 +11,8 @@
  *               exact by insertBatch so aggregate queries need not scan events.
  * foreign_label_names  names of the labels pushed lines carry that are no column of ours.
  * usage         token usage per API response from transcripts (v4); transcript_offsets: bytes read per file.
+ * otel_requests / otel_metrics  Claude Code's own OTLP export (v5): api_request events and the cost/token
+ *               metric points (src/usage/otel.ts).
  * meta          key/value: schema_version, counters (events, sessions) and audit_seq, the highest
  *               audit log seq whose event is in the store (crash recovery resumes after it).
  *
@@ -20,7 +22,7 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { FOREIGN_LABELS_TABLE, ROLLUP_REBUILD, ROLLUP_TABLE } from './rollup.ts';
 
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 export const META_SCHEMA_VERSION = 'schema_version';
 export const META_EVENTS = 'events';
@@ -158,11 +160,60 @@ CREATE TABLE IF NOT EXISTS transcript_offsets (
 ) WITHOUT ROWID;
 `;
 
+/**
+ * v5: what Claude Code's own OTLP export says (src/usage/otel.ts, src/server/otlp-receiver.ts): one row per
+ * api_request event (keyed by its request id, which is also the transcripts' requestId, so reports count a
+ * request seen by both sources once) and the cost/token metric points. Not derived from the audit log, so
+ * they survive a rebuild like the usage table.
+ */
+const V5 = `
+CREATE TABLE IF NOT EXISTS otel_requests (
+  request_key TEXT PRIMARY KEY,
+  request_id TEXT,
+  session_id TEXT NOT NULL,
+  agent_id TEXT NOT NULL,
+  prompt_id TEXT,
+  model TEXT NOT NULL,
+  query_source TEXT,
+  agent_name TEXT,
+  ts INTEGER NOT NULL,
+  duration_ms REAL,
+  cost_usd REAL,
+  input_tokens INTEGER NOT NULL,
+  output_tokens INTEGER NOT NULL,
+  cache_creation_tokens INTEGER NOT NULL,
+  cache_creation_1h_tokens INTEGER NOT NULL,
+  cache_read_tokens INTEGER NOT NULL,
+  service_version TEXT,
+  received_ts INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS otel_requests_request ON otel_requests (request_id) WHERE request_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS otel_requests_session ON otel_requests (session_id, agent_id);
+CREATE INDEX IF NOT EXISTS otel_requests_ts ON otel_requests (ts);
+CREATE INDEX IF NOT EXISTS usage_request ON usage (request_id);
+CREATE TABLE IF NOT EXISTS otel_metrics (
+  metric TEXT NOT NULL,
+  series TEXT NOT NULL,
+  start_ns TEXT NOT NULL,
+  time_ns TEXT NOT NULL,
+  session_id TEXT NOT NULL,
+  model TEXT,
+  query_source TEXT,
+  type TEXT,
+  cumulative INTEGER NOT NULL,
+  value REAL NOT NULL,
+  ts INTEGER NOT NULL,
+  PRIMARY KEY (metric, series, start_ns, time_ns)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS otel_metrics_session ON otel_metrics (session_id);
+`;
+
 const MIGRATIONS: Migration[] = [
   { version: 1, sql: V1 },
   { version: 2, sql: V2 },
   { version: 3, sql: V3 },
   { version: 4, sql: V4 },
+  { version: 5, sql: V5 },
 ];
 
 export class StoreSchemaError extends Error {

@@ -13,6 +13,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { canonicalJson } from '../audit/canonical.ts';
 import type { TelemetryEvent } from '../types.ts';
+import type { OtelMetricRow, OtelRequestRow } from '../usage/otel.ts';
 import {
   FOREIGN_LABELS_REBUILD,
   FOREIGN_LABELS_UPSERT,
@@ -818,6 +819,75 @@ export class Store {
     return this.cached('SELECT path, offset, ino, size, mtime_ms FROM transcript_offsets WHERE path = ?').get(
       path,
     ) as TranscriptOffset | undefined;
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Claude Code's own OTLP export (src/usage/otel.ts)
+
+  /** Stores api_request events; one row per request key (an export sent twice adds nothing). Returns the new rows. */
+  recordOtelRequests(rows: readonly OtelRequestRow[]): number {
+    const now = Date.now();
+    return this.insertAll(
+      `INSERT INTO otel_requests (request_key, request_id, session_id, agent_id, prompt_id, model, query_source,
+         agent_name, ts, duration_ms, cost_usd, input_tokens, output_tokens, cache_creation_tokens,
+         cache_creation_1h_tokens, cache_read_tokens, service_version, received_ts)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      rows,
+      (r) => [
+        r.request_key,
+        r.request_id,
+        r.session_id,
+        r.agent_id,
+        r.prompt_id,
+        r.model,
+        r.query_source,
+        r.agent_name,
+        r.ts,
+        r.duration_ms,
+        r.cost_usd,
+        r.input_tokens,
+        r.output_tokens,
+        r.cache_creation_tokens,
+        r.cache_creation_1h_tokens,
+        r.cache_read_tokens,
+        r.service_version,
+        now,
+      ],
+    );
+  }
+
+  /** Stores cost/token metric points; one row per series and time window. Returns the new rows. */
+  recordOtelMetrics(rows: readonly OtelMetricRow[]): number {
+    return this.insertAll(
+      `INSERT INTO otel_metrics (metric, series, start_ns, time_ns, session_id, model, query_source, type,
+         cumulative, value, ts)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      rows,
+      (r) => [
+        r.metric,
+        r.series,
+        r.start_ns,
+        r.time_ns,
+        r.session_id,
+        r.model,
+        r.query_source,
+        r.type,
+        r.cumulative,
+        r.value,
+        r.ts,
+      ],
+    );
+  }
+
+  /** Runs an INSERT ... ON CONFLICT DO NOTHING for each row in one transaction; returns the rows added. */
+  private insertAll<T>(sql: string, rows: readonly T[], args: (r: T) => unknown[]): number {
+    if (this.readonly) throw new Error('store is open read-only');
+    const ins = this.cached(sql);
+    return this.db.transaction(() => {
+      let added = 0;
+      for (const r of rows) added += ins.run(...args(r)).changes;
+      return added;
+    })();
   }
 }
 
