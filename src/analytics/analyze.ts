@@ -6,11 +6,13 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type AlertChannels, type AlertConfig, AlertDispatcher, type AlertRecord } from '../detect/alerts.ts';
+import type { Detection } from '../detect/engine.ts';
 import type { Store } from '../store/index.ts';
 import type { TelemetryEvent } from '../types.ts';
 import { agentFeatures, type FeatureVector, featuresOf, hourlyFeatures } from './features.ts';
 import { knownBefore, readHistory } from './history.ts';
 import { type AnalyticsModel, MODEL_VERSION, type Risk, riskOf, type TrainOptions, train } from './model.ts';
+import { ScoreDb, type StoredScore } from './scores.ts';
 
 export const ANOMALY_RULE = 'CT-ANOMALY-001';
 /** Anomaly risk at or above which a session raises an alert. */
@@ -21,9 +23,6 @@ export function analyticsDir(home: string): string {
 }
 export function modelFile(home: string): string {
   return join(analyticsDir(home), 'model.json');
-}
-export function alertedFile(home: string): string {
-  return join(analyticsDir(home), 'alerted.json');
 }
 
 function writeJson(file: string, value: unknown): void {
@@ -100,17 +99,77 @@ export function scoreSession(
   };
 }
 
-function readAlerted(home: string): Record<string, string> {
-  try {
-    return JSON.parse(readFileSync(alertedFile(home), 'utf8')) as Record<string, string>;
-  } catch {
-    return {};
+/** A session report as stored in the scores file. */
+export function storedScoreOf(r: SessionReport, model: AnalyticsModel, now = Date.now()): StoredScore {
+  return {
+    session: r.session,
+    project: r.project,
+    first: Date.parse(r.start),
+    last: Date.parse(r.end),
+    scored: now,
+    features: r.features,
+    risk: r.risk,
+    agents: r.agents,
+    hours: r.hours,
+    modelTrainedAt: model.trainedAt,
+  };
+}
+
+/** The alert a session raises when its anomaly risk crosses the threshold. */
+function anomalyDetection(r: Pick<SessionReport, 'risk'>): Detection {
+  return {
+    rule: ANOMALY_RULE,
+    title: 'Unusual session behaviour',
+    severity: r.risk.risk >= 90 ? 'high' : 'medium',
+    action: 'alert',
+    reason: `risk ${Math.round(r.risk.risk)}/100: ${r.risk.reasons.join('; ')}`,
+    mitre: [],
+  };
+}
+
+/**
+ * Raises the anomaly alerts (rule CT-ANOMALY-001) through the alert log and the channels of
+ * `<data dir>/alerts.yaml`. A session alerts once, whoever scores it (the collector's scorer or the
+ * `analytics` command): the claim is a row in the scores file. Cold-start scores never alert.
+ */
+export class AnomalyAlerter {
+  private readonly dispatcher: AlertDispatcher;
+
+  constructor(
+    home: string,
+    private readonly db: ScoreDb,
+    config: AlertConfig,
+    channels?: AlertChannels,
+    log: (msg: string) => void = () => {},
+  ) {
+    this.dispatcher = new AlertDispatcher(home, config, channels, log);
+  }
+
+  /** Alerts for the reports whose anomaly risk is at least `threshold`; returns the alerts raised. */
+  async raise(
+    reports: readonly Pick<SessionReport, 'session' | 'project' | 'risk'>[],
+    threshold: number,
+  ): Promise<AlertRecord[]> {
+    const raised: AlertRecord[] = [];
+    for (const r of reports) {
+      const a = r.risk.anomalyRisk;
+      if (a === null || a < threshold || !this.db.claimAlert(r.session, r.risk.risk)) continue;
+      raised.push(
+        ...this.dispatcher.submit([anomalyDetection(r)], {
+          session: r.session,
+          project: r.project,
+          tool: '',
+        }),
+      );
+    }
+    await this.dispatcher.flush();
+    return raised;
   }
 }
 
 /**
- * Alerts (rule CT-ANOMALY-001) for the reports whose anomaly risk is at least `threshold`, through the
- * alert log and the channels of `<data dir>/alerts.yaml`; a session alerts once. Returns the alerts raised.
+ * Alerts (rule CT-ANOMALY-001) for the reports whose anomaly risk is at least `threshold` (see
+ * AnomalyAlerter), opening the scores file of `home` for the once-per-session claim.
  */
 export async function raiseAnomalyAlerts(
   home: string,
@@ -120,31 +179,10 @@ export async function raiseAnomalyAlerts(
   channels?: AlertChannels,
   log: (msg: string) => void = () => {},
 ): Promise<AlertRecord[]> {
-  const alerted = readAlerted(home);
-  const due = reports.filter(
-    (r) => r.risk.anomalyRisk !== null && r.risk.anomalyRisk >= threshold && alerted[r.session] === undefined,
-  );
-  if (due.length === 0) return [];
-  const dispatcher = new AlertDispatcher(home, config, channels, log);
-  const raised: AlertRecord[] = [];
-  for (const r of due) {
-    const sent = dispatcher.submit(
-      [
-        {
-          rule: ANOMALY_RULE,
-          title: 'Unusual session behaviour',
-          severity: r.risk.risk >= 90 ? 'high' : 'medium',
-          action: 'alert',
-          reason: `risk ${Math.round(r.risk.risk)}/100: ${r.risk.reasons.join('; ')}`,
-          mitre: [],
-        },
-      ],
-      { session: r.session, project: r.project, tool: '' },
-    );
-    if (sent.length > 0) alerted[r.session] = new Date().toISOString();
-    raised.push(...sent);
+  const db = ScoreDb.open(home);
+  try {
+    return await new AnomalyAlerter(home, db, config, channels, log).raise(reports, threshold);
+  } finally {
+    db.close();
   }
-  await dispatcher.flush();
-  writeJson(alertedFile(home), alerted);
-  return raised;
 }

@@ -1,5 +1,6 @@
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startAnalytics } from '../analytics/service.ts';
 import { installHook } from '../capture/install.ts';
 import * as spool from '../capture/spool.ts';
 import { Collector } from '../collector/collector.ts';
@@ -143,9 +144,12 @@ async function runForeground(paths: DataPaths): Promise<number> {
   const cleanup = startDailyCleanup({ paths, config, store: collector.store, log });
   // Token usage: the transcripts of the sessions the collector sees, followed beside ingestion.
   const usage = startUsageFollower({ store: collector.store, log });
+  // Behavioural analytics: sessions scored as they progress, the model retrained, on a thread of its own.
+  const analytics = startAnalytics({ paths, config, log });
   log(`${await stopRequested}: finishing the current batch and stopping`);
   cleanup.stop();
   await usage.stop();
+  await analytics?.stop();
   await dashboard?.close();
   await api?.close();
   await collector.stop();

@@ -1,0 +1,240 @@
+/**
+ * Scoring as sessions progress. The scorer follows the store by its sequence numbers (only committed
+ * batches are visible to it), notes which sessions received events, and scores each of them again at most
+ * once per `rescoreMs`: the first events of a session are scored on the next step, a busy session every
+ * `rescoreMs`. Scores go to the scores file, a session whose anomaly risk crosses the threshold alerts once,
+ * and the model is retrained when it is missing, older than `retrainHours` or when the stored sessions grew
+ * by `retrainGrowth` since it was trained.
+ *
+ * Nothing here touches ingestion: the collector runs it on a worker thread (worker.ts) over a read-only
+ * connection to the store, so a step that reads or retrains for seconds only delays the next step.
+ */
+import { statSync } from 'node:fs';
+import type { AlertChannels, AlertConfig } from '../detect/alerts.ts';
+import type { Store } from '../store/index.ts';
+import {
+  AnomalyAlerter,
+  loadModel,
+  modelFile,
+  retrain,
+  type SessionReport,
+  scoreSession,
+  storedScoreOf,
+} from './analyze.ts';
+import { type AnalyticsModel, MIN_HISTORY } from './model.ts';
+import type { ScoreDb, StoredScore } from './scores.ts';
+
+export interface LiveOptions {
+  /** Anomaly risk (0-100) from which a session alerts. */
+  threshold: number;
+  /** A session is scored again at most this often (ms). */
+  rescoreMs: number;
+  retrainHours: number;
+  retrainGrowth: number;
+  alertConfig: AlertConfig;
+  channels?: AlertChannels;
+  log?: (msg: string) => void;
+  /** Work per step before the rest waits for the next step (ms). */
+  budgetMs?: number;
+  /** Sessions needed before the model calls anything unusual (tests lower it). */
+  minHistory?: number;
+  now?: () => number;
+}
+
+export interface StepResult {
+  /** Sessions that received events since the last step. */
+  noticed: number;
+  scored: number;
+  /** Time to score each session (store read included), ms. */
+  scoreMs: number[];
+  alerts: number;
+  /** Retraining time (ms) when the step retrained. */
+  retrainMs?: number;
+}
+
+/** Meta keys in the scores file. */
+const SEQ_KEY = 'store_seq';
+const TRAINED_SESSIONS_KEY = 'trained_store_sessions';
+/** On a fresh start and after a retrain, sessions active this recently are scored (again). */
+const RECENT_MS = 24 * 3_600_000;
+const RECENT_LIMIT = 500;
+/** Store rows read per query while following the store. */
+const FOLLOW_PAGE = 20_000;
+/** A cold-start model is retrained once this many more sessions are stored. */
+const COLD_STEP = 5;
+
+export class LiveScorer {
+  private model: AnalyticsModel | undefined;
+  private modelMtime = 0;
+  private cursor: number | undefined;
+  /** Sessions with events not yet scored, and when each was last scored. */
+  private readonly dirty = new Set<string>();
+  private readonly lastScored = new Map<string, number>();
+  private readonly alerter: AnomalyAlerter;
+  private readonly now: () => number;
+  private readonly follow;
+
+  constructor(
+    private readonly store: Store,
+    private readonly home: string,
+    private readonly db: ScoreDb,
+    private readonly opts: LiveOptions,
+  ) {
+    this.now = opts.now ?? Date.now;
+    this.alerter = new AnomalyAlerter(home, db, opts.alertConfig, opts.channels, opts.log);
+    this.follow = store.select(
+      'SELECT seq, session_id FROM events WHERE seq > ? AND session_id IS NOT NULL ORDER BY seq LIMIT ?',
+    );
+  }
+
+  /** Sessions waiting to be scored. */
+  get pending(): number {
+    return this.dirty.size;
+  }
+
+  get currentModel(): AnalyticsModel | undefined {
+    return this.model;
+  }
+
+  /** One round: follow the store, retrain if due, score the sessions that are due, alert. */
+  async step(): Promise<StepResult> {
+    const noticed = this.notice();
+    const retrainMs = this.retrainIfDue();
+    const { scored, times } = this.scoreDue();
+    const alerts = scored.length > 0 ? await this.alerter.raise(scored, this.opts.threshold) : [];
+    return {
+      noticed,
+      scored: scored.length,
+      scoreMs: times,
+      alerts: alerts.length,
+      ...(retrainMs !== undefined ? { retrainMs } : {}),
+    };
+  }
+
+  /** Marks the sessions that received events since the last step; returns how many. */
+  private notice(): number {
+    const max = this.store.maxSeq();
+    if (this.cursor === undefined) {
+      const saved = Number(this.db.getMeta(SEQ_KEY));
+      if (Number.isFinite(saved) && saved > 0 && saved <= max) this.cursor = saved;
+      else {
+        // First start (or a store rebuilt since): the recent sessions, not the whole history.
+        this.cursor = max;
+        this.markRecent();
+      }
+    }
+    if (max < this.cursor) this.cursor = max;
+    const before = this.dirty.size;
+    while (this.cursor < max) {
+      const rows = this.follow.all(this.cursor, FOLLOW_PAGE) as { seq: number; session_id: string }[];
+      if (rows.length === 0) break;
+      for (const r of rows) if (r.session_id !== '') this.dirty.add(r.session_id);
+      this.cursor = (rows[rows.length - 1] as { seq: number }).seq;
+    }
+    this.cursor = Math.max(this.cursor, max);
+    this.db.setMeta(SEQ_KEY, this.cursor);
+    return this.dirty.size - before;
+  }
+
+  private markRecent(): void {
+    for (const s of this.store.sessions({ since: this.now() - RECENT_MS, limit: RECENT_LIMIT })) {
+      this.dirty.add(s.session_id);
+      this.lastScored.delete(s.session_id);
+    }
+  }
+
+  /** Reloads the model when another process (the `analytics --retrain` command) replaced it. */
+  private currentFileModel(): AnalyticsModel | undefined {
+    let mtime = 0;
+    try {
+      mtime = statSync(modelFile(this.home)).mtimeMs;
+    } catch {
+      return undefined;
+    }
+    if (mtime !== this.modelMtime || !this.model) {
+      this.model = loadModel(this.home);
+      this.modelMtime = mtime;
+    }
+    return this.model;
+  }
+
+  /** Why the model should be trained again now, or undefined. */
+  retrainReason(): string | undefined {
+    const model = this.currentFileModel();
+    if (!model) return 'no model yet';
+    const stored = this.store.stats().sessions;
+    const at = Number(this.db.getMeta(TRAINED_SESSIONS_KEY) ?? Number.NaN);
+    const ageH = (this.now() - Date.parse(model.trainedAt)) / 3_600_000;
+    if (ageH >= this.opts.retrainHours) return `model ${Math.floor(ageH)} h old`;
+    if (!Number.isFinite(at)) {
+      // Trained elsewhere (the `analytics` command): growth counts from now.
+      this.db.setMeta(TRAINED_SESSIONS_KEY, stored);
+      return undefined;
+    }
+    if (model.session.coldStart && stored >= at + COLD_STEP) return `${stored - at} new sessions`;
+    if (stored >= at * (1 + this.opts.retrainGrowth) && stored - at >= COLD_STEP)
+      return `sessions grew from ${at} to ${stored}`;
+    return undefined;
+  }
+
+  /** Retrains when due (see retrainReason); returns the time it took. */
+  private retrainIfDue(): number | undefined {
+    const why = this.retrainReason();
+    if (why === undefined) return undefined;
+    return this.retrainNow(why);
+  }
+
+  retrainNow(why: string): number {
+    const t = performance.now();
+    const stored = this.store.stats().sessions;
+    const minHistory = this.opts.minHistory ?? MIN_HISTORY;
+    this.model = retrain(this.store, this.home, { minHistory });
+    this.modelMtime = statSync(modelFile(this.home)).mtimeMs;
+    this.db.setMeta(TRAINED_SESSIONS_KEY, stored);
+    const ms = performance.now() - t;
+    const m = this.model.session;
+    this.opts.log?.(
+      `model retrained (${why}) on ${m.n} sessions in ${Math.round(ms)} ms` +
+        (m.coldStart ? `; cold start: ${minHistory} sessions needed before anything is called unusual` : ''),
+    );
+    // Recent sessions are scored again against the new model.
+    this.markRecent();
+    return ms;
+  }
+
+  /** Scores the dirty sessions whose last score is at least rescoreMs old, within the step's budget. */
+  private scoreDue(): { scored: SessionReport[]; times: number[] } {
+    const model = this.model ?? this.currentFileModel();
+    const scored: SessionReport[] = [];
+    const times: number[] = [];
+    if (!model) return { scored, times };
+    const now = this.now();
+    const budget = this.opts.budgetMs ?? 250;
+    const start = performance.now();
+    const rows: StoredScore[] = [];
+    for (const session of this.dirty) {
+      if (performance.now() - start > budget) break;
+      const last = this.lastScored.get(session);
+      if (last !== undefined && now - last < this.opts.rescoreMs) continue;
+      const t = performance.now();
+      this.dirty.delete(session);
+      this.lastScored.set(session, now);
+      const events = this.store.timeline(session);
+      const report = scoreSession(model, session, events);
+      times.push(performance.now() - t);
+      // A session without a tool call has nothing to say yet.
+      if ((report.features.tool_calls ?? 0) === 0) continue;
+      scored.push(report);
+      rows.push(storedScoreOf(report, model, now));
+    }
+    this.db.put(rows);
+    this.forgetIdle(now);
+    return { scored, times };
+  }
+
+  /** Keeps the last-scored times of sessions that are not quiet for long. */
+  private forgetIdle(now: number): void {
+    if (this.lastScored.size < 10_000) return;
+    for (const [s, t] of this.lastScored) if (now - t > 10 * this.opts.rescoreMs) this.lastScored.delete(s);
+  }
+}

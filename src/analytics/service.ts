@@ -1,0 +1,168 @@
+/**
+ * Behavioural analytics inside the collector: starts the analytics thread (worker.ts) beside ingestion.
+ * Ingestion never waits on it: the thread reads the store through its own read-only connection, writes only
+ * its own scores file, and the collector's thread only receives its log lines. If the thread fails it is
+ * started again after a pause (at most a few times); ingestion goes on either way.
+ */
+import { Worker } from 'node:worker_threads';
+import type { Config } from '../config/config.ts';
+import type { DataPaths } from '../config/paths.ts';
+import type { LiveOptions, StepResult } from './live.ts';
+
+export interface WorkerInit {
+  home: string;
+  storeFile: string;
+  pollMs: number;
+  options: Omit<LiveOptions, 'alertConfig' | 'channels' | 'log' | 'now'>;
+}
+
+export type ToWorker = { type: 'stop' } | { type: 'step'; id: number };
+export type FromWorker =
+  | { type: 'log'; msg: string }
+  /** `answers`: the latest step request (id) this step started after, 0 for a step of its own. */
+  | { type: 'step'; result: StepResult; pending: number; answers: number }
+  | { type: 'stopped' };
+
+export interface AnalyticsStats {
+  steps: number;
+  scored: number;
+  alerts: number;
+  retrains: number;
+  lastRetrainMs?: number;
+  /** Scoring time per session (store read included), the latest 10,000. */
+  scoreMs: number[];
+  /** Sessions waiting to be scored after the latest step. */
+  pending: number;
+}
+
+export interface AnalyticsService {
+  readonly stats: AnalyticsStats;
+  /** Asks for a step now; resolves with its outcome (a step that started after the request). */
+  step(): Promise<StepResult>;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  paths: Pick<DataPaths, 'home' | 'storeFile'>;
+  config: Pick<Config, 'analytics'>;
+  log?: (msg: string) => void;
+  /** How often the thread looks for new events (ms); default min(1000, rescoreMs). */
+  pollMs?: number;
+}
+
+const RESTART_AFTER_MS = 30_000;
+const MAX_RESTARTS = 5;
+const STOP_TIMEOUT_MS = 10_000;
+
+function spawnWorker(init: WorkerInit): Worker {
+  if (!import.meta.url.endsWith('.ts'))
+    return new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
+  const src = new URL('./worker.ts', import.meta.url).href;
+  const boot = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(src)}); });`;
+  return new Worker(boot, { eval: true, workerData: init });
+}
+
+/** Starts scoring inside this process (unless `analytics.enabled` is false). */
+export function startAnalytics(opts: StartOptions): AnalyticsService | undefined {
+  const a = opts.config.analytics;
+  const log = (msg: string) => opts.log?.(`analytics: ${msg}`);
+  if (!a.enabled) {
+    log('disabled (analytics.enabled: false in config.yaml)');
+    return undefined;
+  }
+  const init: WorkerInit = {
+    home: opts.paths.home,
+    storeFile: opts.paths.storeFile,
+    pollMs: opts.pollMs ?? Math.min(1_000, a.rescoreMs),
+    options: {
+      threshold: a.threshold,
+      rescoreMs: a.rescoreMs,
+      retrainHours: a.retrainHours,
+      retrainGrowth: a.retrainGrowth,
+    },
+  };
+  const stats: AnalyticsStats = { steps: 0, scored: 0, alerts: 0, retrains: 0, scoreMs: [], pending: 0 };
+  let waiters: { id: number; resolve: (r: StepResult) => void }[] = [];
+  let nextId = 1;
+  let worker: Worker | undefined;
+  let stopping = false;
+  let restarts = 0;
+  let restartTimer: NodeJS.Timeout | undefined;
+  let exited: Promise<void> = Promise.resolve();
+
+  const onMessage = (m: FromWorker) => {
+    if (m.type === 'log') log(m.msg);
+    else if (m.type === 'step') {
+      const r = m.result;
+      stats.steps++;
+      stats.scored += r.scored;
+      stats.alerts += r.alerts;
+      stats.pending = m.pending;
+      if (r.retrainMs !== undefined) {
+        stats.retrains++;
+        stats.lastRetrainMs = r.retrainMs;
+      }
+      stats.scoreMs.push(...r.scoreMs);
+      if (stats.scoreMs.length > 10_000) stats.scoreMs.splice(0, stats.scoreMs.length - 10_000);
+      const done = waiters.filter((x) => x.id <= m.answers);
+      waiters = waiters.filter((x) => x.id > m.answers);
+      if (waiters.length === 0) worker?.unref();
+      for (const x of done) x.resolve(r);
+    }
+  };
+
+  const start = () => {
+    let w: Worker;
+    try {
+      w = spawnWorker(init);
+    } catch (err) {
+      log(`not started: ${(err as Error).message}`);
+      return;
+    }
+    worker = w;
+    w.unref();
+    w.on('message', onMessage);
+    w.on('error', (err) => log(`thread failed: ${err.stack ?? err.message}`));
+    exited = new Promise((resolve) =>
+      w.on('exit', (code) => {
+        if (worker === w) worker = undefined;
+        resolve();
+        if (stopping || restarts >= MAX_RESTARTS) return;
+        restarts++;
+        log(`thread exited (${code}); starting it again in ${RESTART_AFTER_MS / 1000} s`);
+        restartTimer = setTimeout(start, RESTART_AFTER_MS);
+        restartTimer.unref();
+      }),
+    );
+  };
+  start();
+  log(`scoring sessions as they progress (alert at anomaly risk ${a.threshold})`);
+
+  return {
+    stats,
+    step() {
+      const w = worker;
+      if (!w) return Promise.reject(new Error('the analytics thread is not running'));
+      // Referenced while a caller waits, so that the wait itself keeps the process alive.
+      w.ref();
+      const id = nextId++;
+      return new Promise((resolve) => {
+        waiters.push({ id, resolve });
+        w.postMessage({ type: 'step', id } satisfies ToWorker);
+      });
+    },
+    async stop() {
+      stopping = true;
+      if (restartTimer) clearTimeout(restartTimer);
+      const w = worker;
+      if (!w) return;
+      w.ref();
+      w.postMessage({ type: 'stop' } satisfies ToWorker);
+      const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), STOP_TIMEOUT_MS).unref());
+      if ((await Promise.race([exited, timeout])) === 'timeout') {
+        log('thread did not stop in time (a long retrain?); terminating it');
+        await w.terminate();
+      }
+    },
+  };
+}
