@@ -116,6 +116,72 @@ export function isOurHandler(h: unknown): boolean {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Claude Code's own telemetry (`connect --otel`): OTLP export to the collector's receiver
+
+export interface OtelSetting {
+  /** Base URL of the collector's API, e.g. http://127.0.0.1:3100 (Claude Code appends /v1/logs, /v1/metrics). */
+  endpoint: string;
+  /** http/protobuf (default) or http/json. */
+  protocol?: 'http/protobuf' | 'http/json';
+}
+
+/**
+ * The `env` entry that lists the env keys `connect --otel` wrote, so `disconnect` removes those and only those
+ * (an entry the user had before, with the same value, stays theirs).
+ */
+export const OTEL_MARKER_KEY = 'CLAUDE_TELEMETRY_OTEL_KEYS';
+
+/**
+ * The environment Claude Code needs to export its telemetry to the collector: logs (the events, api_request
+ * among them) every 2 s rather than 5 s, metrics every 10 s rather than 60 s, deltas (the default).
+ */
+export function otelEnv(o: OtelSetting): Record<string, string> {
+  return {
+    CLAUDE_CODE_ENABLE_TELEMETRY: '1',
+    OTEL_LOGS_EXPORTER: 'otlp',
+    OTEL_METRICS_EXPORTER: 'otlp',
+    OTEL_EXPORTER_OTLP_PROTOCOL: o.protocol ?? 'http/protobuf',
+    OTEL_EXPORTER_OTLP_ENDPOINT: o.endpoint.replace(/\/+$/, ''),
+    OTEL_LOGS_EXPORT_INTERVAL: '2000',
+    OTEL_METRIC_EXPORT_INTERVAL: '10000',
+  };
+}
+
+function ourOtelKeys(env: JsonObject): string[] {
+  const m = env[OTEL_MARKER_KEY];
+  return typeof m === 'string' ? m.split(',').filter((k) => k !== '') : [];
+}
+
+/**
+ * Sets (or, without `otel`, removes) our telemetry entries in the settings' `env` block. The user's own
+ * entries stay; one of the keys we need holding another value of theirs is left alone and nothing is set
+ * (returned as a warning): their exporter setup wins.
+ */
+function setOtelEnv(doc: JsonObject, otel: OtelSetting | undefined, warnings: string[]): void {
+  const env = doc['env'];
+  if (env !== undefined && !isPlainObject(env)) throw new Error('"env" is not an object');
+  const current: JsonObject = env ?? {};
+  const ours = new Set(ourOtelKeys(current));
+  const next: JsonObject = {};
+  for (const [k, v] of Object.entries(current)) if (!ours.has(k) && k !== OTEL_MARKER_KEY) next[k] = v;
+  if (otel) {
+    const wanted = otelEnv(otel);
+    const conflicts = Object.entries(wanted).filter(([k, v]) => k in next && next[k] !== v);
+    if (conflicts.length > 0) {
+      warnings.push(
+        `telemetry export not set: env already sets ${conflicts.map(([k, v]) => `${k}=${String(next[k])} (we need ${v})`).join(', ')}; remove those to use --otel`,
+      );
+      return;
+    }
+    const added = Object.keys(wanted).filter((k) => !(k in next));
+    for (const k of added) next[k] = wanted[k] as string;
+    if (added.length > 0) next[OTEL_MARKER_KEY] = added.join(',');
+  }
+  if (Object.keys(next).length > 0) doc['env'] = next;
+  else delete doc['env'];
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Settings files
 
 export interface SettingsLocation {
@@ -158,6 +224,8 @@ export interface ConnectOptions extends SettingsLocation {
   paths: DataPaths;
   /** Also register the guard (a PreToolUse http hook to the collector); absent: no guard. */
   guard?: GuardSetting;
+  /** Also make Claude Code export its own telemetry to the collector (`env` entries); absent: none of ours. */
+  otel?: OtelSetting;
   /** Compute and return the change without writing anything. */
   dryRun?: boolean;
   /** Clock for backup names and registry timestamps (tests). */
@@ -190,11 +258,13 @@ function isPlainObject(v: unknown): v is JsonObject {
  */
 export function connect(opts: ConnectOptions): ChangeResult {
   const file = settingsFile(opts);
+  const warnings: string[] = [];
   const result = rewriteSettings(file, opts, (doc) => {
     addOurHooks(doc, opts.paths.hook, opts.target);
     setGuard(doc, opts.guard);
+    setOtelEnv(doc, opts.otel, warnings);
   });
-  result.warnings.push(...otherConnections(opts, file));
+  result.warnings.push(...warnings, ...otherConnections(opts, file));
   if (!opts.dryRun) {
     registerProject(opts.paths, {
       path: registryPath(opts),
@@ -333,6 +403,7 @@ function setGuard(doc: JsonObject, guard: GuardSetting | undefined): void {
 
 function removeOurHooks(doc: JsonObject): void {
   setGuard(doc, undefined);
+  setOtelEnv(doc, undefined, []);
   const hooks = doc['hooks'];
   if (hooks === undefined) return;
   if (!isPlainObject(hooks)) throw new Error('"hooks" is not an object');

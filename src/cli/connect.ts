@@ -9,8 +9,10 @@ import {
   optIn,
   optOut,
 } from '../capture/index.ts';
-import { DEFAULT_GUARD_URL } from '../capture/settings.ts';
-import { dataPaths } from '../config/paths.ts';
+import { DEFAULT_GUARD_URL, type OtelSetting } from '../capture/settings.ts';
+import { readStatusFile, runningPid } from '../collector/control.ts';
+import { loadConfig } from '../config/config.ts';
+import { type DataPaths, dataPaths } from '../config/paths.ts';
 import { Store } from '../store/index.ts';
 import { type CommandSpec, type Options, parse, UsageError } from './args.ts';
 import { type Command, out, printJson, println } from './command.ts';
@@ -37,7 +39,7 @@ const connectSpec = {
   name: 'connect',
   summary: 'Register the capture hook for every Claude Code hook event in a project (or globally).',
   usage:
-    'connect [dir] [--local | --global] [--guard [--guard-url URL] [--strict] [--fail-closed]] [--dry-run] [--opt-out | --opt-in] [--json]',
+    'connect [dir] [--local | --global] [--guard [--guard-url URL] [--strict] [--fail-closed]] [--otel [--otel-url URL] [--otel-protocol P]] [--dry-run] [--opt-out | --opt-in] [--json]',
   positionals: true,
   options: {
     ...TARGET_OPTIONS,
@@ -47,6 +49,9 @@ const connectSpec = {
     'guard-url': { type: 'string' },
     strict: { type: 'boolean' },
     'fail-closed': { type: 'boolean' },
+    otel: { type: 'boolean' },
+    'otel-url': { type: 'string' },
+    'otel-protocol': { type: 'string' },
   },
   help: [
     'dir                   project directory (default: the current directory)',
@@ -59,12 +64,17 @@ const connectSpec = {
     `--guard-url URL       the collector's API (default ${DEFAULT_GUARD_URL})`,
     '--strict              guard in strict mode: what cannot be verified is denied',
     '--fail-closed         block tool calls while the collector cannot be reached (default: they run)',
+    '--otel                also have Claude Code export its own telemetry (OTLP: api_request events with',
+    '                      cost and tokens, cost/token metrics) to the collector, through the env block',
+    "--otel-url URL        the collector's API (default: the running collector's, else server: in config.yaml)",
+    '--otel-protocol P     http/protobuf (default) or http/json',
     '--json                machine-readable result',
   ],
   examples: [
     'claude-telemetry connect',
     'claude-telemetry connect ~/code/api --local --dry-run',
     'claude-telemetry connect --guard --strict',
+    'claude-telemetry connect --otel --dry-run',
     'claude-telemetry connect --global && claude-telemetry connect ~/private --opt-out',
   ],
 } satisfies CommandSpec<Options>;
@@ -97,6 +107,7 @@ export const connect: Command = {
       throw new UsageError(
         `--guard-url must be an http(s) URL such as http://127.0.0.1:3100, got "${guard.url}"`,
       );
+    const otel = otelSetting(paths, values);
     if (!values['dry-run']) installHook(paths);
     const r = connectSettings({
       paths,
@@ -104,6 +115,7 @@ export const connect: Command = {
       projectDir,
       dryRun: !!values['dry-run'],
       ...(guard ? { guard } : {}),
+      ...(otel ? { otel } : {}),
     });
     if (values.json) {
       printJson({ ...r, target, project: projectDir, dryRun: !!values['dry-run'] });
@@ -123,6 +135,10 @@ export const connect: Command = {
               ? ' (tool calls are blocked while it is down)'
               : ' (tool calls run unchecked while it is down)'),
         );
+      if (otel && !r.warnings.some((w) => w.startsWith('telemetry export not set')))
+        println(
+          `otel: Claude Code sends its telemetry (${otel.protocol}) to ${otel.endpoint}/v1/logs and /v1/metrics; restart running sessions to apply`,
+        );
       if (r.backup) println(`backup of the previous file: ${r.backup}`);
     } else {
       println(`already connected: ${r.file}`);
@@ -131,6 +147,41 @@ export const connect: Command = {
     return 0;
   },
 };
+
+const OTEL_PROTOCOLS = ['http/protobuf', 'http/json'] as const;
+
+/**
+ * Where `--otel` points Claude Code: --otel-url, else the API of the collector running on this data dir, else
+ * the API config.yaml describes (server: host and port).
+ */
+function otelSetting(
+  paths: DataPaths,
+  values: { otel?: boolean; 'otel-url'?: string; 'otel-protocol'?: string },
+): OtelSetting | undefined {
+  if (!values.otel) {
+    if (values['otel-url'] !== undefined || values['otel-protocol'] !== undefined)
+      throw new UsageError('--otel-url and --otel-protocol go with --otel');
+    return undefined;
+  }
+  const protocol = values['otel-protocol'] ?? 'http/protobuf';
+  if (!(OTEL_PROTOCOLS as readonly string[]).includes(protocol))
+    throw new UsageError(`--otel-protocol must be one of ${OTEL_PROTOCOLS.join(', ')}`);
+  let endpoint = values['otel-url'];
+  if (endpoint === undefined && runningPid(paths) !== undefined) endpoint = readStatusFile(paths)?.api?.url;
+  if (endpoint === undefined) {
+    const { server } = loadConfig(paths);
+    if (!server.enabled || server.port === 0)
+      throw new UsageError(
+        '--otel: the collector API has no fixed port (server: in config.yaml); start the collector or give --otel-url',
+      );
+    endpoint = `http://${server.host.includes(':') ? `[${server.host}]` : server.host}:${server.port}`;
+  }
+  if (!/^https?:\/\/[^/]+/.test(endpoint))
+    throw new UsageError(
+      `--otel-url must be an http(s) URL such as http://127.0.0.1:3100, got "${endpoint}"`,
+    );
+  return { endpoint: endpoint.replace(/\/+$/, ''), protocol: protocol as (typeof OTEL_PROTOCOLS)[number] };
+}
 
 const disconnectSpec = {
   name: 'disconnect',
