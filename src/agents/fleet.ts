@@ -27,19 +27,55 @@ export interface AgentSummary {
   last_ts: number | null;
   duration_ms: number;
   usage: UsageSum;
+  /** Machine the events came from (metadata.host); null for an agent known from transcripts only. */
+  host: string | null;
+  /** From the agent fields of its latest event (CLAUDE_TELEMETRY_AGENT_* or the registry), when it has them. */
+  fleet_id?: string;
+  agent_group?: string;
+  agent_role?: string;
+  workflow_id?: string;
 }
 
-type AgentRow = Omit<AgentSummary, 'first_ts' | 'last_ts' | 'duration_ms' | 'usage'> & {
+type AgentRow = Omit<
+  AgentSummary,
+  'first_ts' | 'last_ts' | 'duration_ms' | 'usage' | 'fleet_id' | 'agent_group' | 'agent_role' | 'workflow_id'
+> & {
   first_ts: number;
   last_ts: number;
 };
+
+/** The fleet identity of an agent, read from the agent fields of its latest event that has them. */
+function fleetIdentity(store: Store): (session: string, agent: string) => Partial<AgentSummary> {
+  const q = store.select(
+    `SELECT json_extract(line, '$.agent_context') AS a, json_extract(line, '$.correlation.workflow_id') AS w
+     FROM events WHERE session_id = ? AND COALESCE(agent_id, '') = ? AND instr(line, '"agent_context"') > 0
+     ORDER BY ts DESC LIMIT 1`,
+  );
+  return (session, agent) => {
+    const r = q.get(session, agent) as { a: string | null; w: string | null } | undefined;
+    if (r?.a == null) return {};
+    const a = JSON.parse(r.a) as {
+      agent_id?: string;
+      agent_group?: string;
+      agent_role?: string;
+      instance_id?: string;
+    };
+    return {
+      // A fleet agent is named by its instance (CLAUDE_TELEMETRY_AGENT_ID); a plain session's is its session id.
+      ...(a.instance_id !== undefined && a.instance_id !== session ? { fleet_id: a.instance_id } : {}),
+      ...(a.agent_group !== undefined ? { agent_group: a.agent_group } : {}),
+      ...(a.agent_role !== undefined ? { agent_role: a.agent_role } : {}),
+      ...(r.w !== null ? { workflow_id: r.w } : {}),
+    };
+  };
+}
 
 /** Every agent with events (or usage) since `since` (ms), most recently active first. */
 export function listAgents(store: Store, pricing: Pricing, opts: { since?: number } = {}): AgentSummary[] {
   const rows = store
     .select(
       `SELECT session_id, COALESCE(agent_id, '') AS agent_id, max(agent_type) AS agent_type,
-         max(project_name) AS project_name, count(*) AS events,
+         max(project_name) AS project_name, max(host) AS host, count(*) AS events,
          sum(hook_event = 'PreToolUse') AS tool_calls, sum(level = 'ERROR' OR success = 0) AS errors,
          min(ts) AS first_ts, max(ts) AS last_ts
        FROM events WHERE ts >= ? AND session_id != ''
@@ -47,6 +83,7 @@ export function listAgents(store: Store, pricing: Pricing, opts: { since?: numbe
     )
     .all(opts.since ?? 0) as AgentRow[];
   const usage = usageByAgent(store, pricing);
+  const identity = fleetIdentity(store);
   const out: AgentSummary[] = [];
   const seen = new Set<string>();
   for (const r of rows) {
@@ -58,6 +95,7 @@ export function listAgents(store: Store, pricing: Pricing, opts: { since?: numbe
       agent_type: r.agent_type ?? u?.agent_type ?? null,
       duration_ms: r.last_ts - r.first_ts,
       usage: u ?? emptySum(),
+      ...identity(r.session_id, r.agent_id),
     });
   }
   if (opts.since === undefined) {
@@ -76,6 +114,7 @@ export function listAgents(store: Store, pricing: Pricing, opts: { since?: numbe
         last_ts: null,
         duration_ms: 0,
         usage: u,
+        host: null,
       });
     }
   }

@@ -8,9 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { AgentContextDeriver, attachAgentContext } from '../../src/agents/context.ts';
+import { type AgentSummary, listAgents } from '../../src/agents/fleet.ts';
 import { parseRegistry, RegistryError, RegistryWatcher } from '../../src/agents/registry.ts';
 import { type NormalizeContext, normalize, ScopeCache } from '../../src/ingest/index.ts';
+import { Store } from '../../src/store/index.ts';
 import type { FleetEnv, TelemetryEvent } from '../../src/types.ts';
+import { Pricing } from '../../src/usage/pricing.ts';
 import { fixturePayloads } from '../helpers.ts';
 
 const AGENT_FIELDS = ['agent_context', 'session_context', 'project_context', 'correlation'] as const;
@@ -264,3 +267,54 @@ test('registry validation names the key and the problem', () => {
   assert.equal(parseRegistry('').agents.size, 0);
   assert.equal(parseRegistry('agents:\n  bare:\n').agents.has('bare'), true);
 });
+
+test('agents lists the host and the fleet identity of each agent (store over normalized events)', () => {
+  const ctx = context();
+  const base = fixturePayloads()[2]!;
+  const events = [
+    run(
+      ctx,
+      { ...base, session_id: 'f1' },
+      { agent_id: 'agent-001', agent_group: 'alpha', workflow_id: 'wf' },
+    ),
+    run(
+      ctx,
+      { ...base, session_id: 'f1', agent_id: 'sub9', agent_type: 'Explore' },
+      { agent_id: 'agent-001', agent_group: 'alpha', workflow_id: 'wf' },
+    ),
+    run(ctx, { ...base, session_id: 'plain' }),
+  ];
+  const store = Store.open(':memory:');
+  try {
+    store.insertBatch(events.map((event, i) => ({ event, auditSeq: i + 1 })));
+    const list = listAgents(store, new Pricing());
+    const by = (s: string, a: string) => list.find((x) => x.session_id === s && x.agent_id === a);
+    assert.deepEqual(pick(by('f1', '')), {
+      host: 'box',
+      fleet_id: 'agent-001',
+      agent_group: 'alpha',
+      agent_role: 'primary',
+      workflow_id: 'wf',
+    });
+    assert.deepEqual(pick(by('f1', 'sub9')), {
+      host: 'box',
+      fleet_id: 'agent-001',
+      agent_group: 'alpha',
+      agent_role: 'secondary',
+      workflow_id: 'wf',
+    });
+    assert.deepEqual(pick(by('plain', '')), { host: 'box' }, 'a single agent has no fleet fields');
+  } finally {
+    store.close();
+  }
+});
+
+function pick(a: AgentSummary | undefined) {
+  assert.ok(a);
+  const { host, fleet_id, agent_group, agent_role, workflow_id } = a;
+  return Object.fromEntries(
+    Object.entries({ host, fleet_id, agent_group, agent_role, workflow_id }).filter(
+      ([, v]) => v !== undefined,
+    ),
+  );
+}
