@@ -3,7 +3,7 @@
  * (JSON), score sessions and their agents, and raise an alert through the security engine's channels for
  * each session whose anomaly risk crosses the threshold (once per session).
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type AlertChannels, type AlertConfig, AlertDispatcher, type AlertRecord } from '../detect/alerts.ts';
 import type { Detection } from '../detect/engine.ts';
@@ -38,6 +38,36 @@ export function loadModel(home: string): AnalyticsModel | undefined {
   if (!existsSync(file)) return undefined;
   const m = JSON.parse(readFileSync(file, 'utf8')) as AnalyticsModel;
   return m.version === MODEL_VERSION ? m : undefined;
+}
+
+/** The saved model of a data dir, read again only when its file changed (another process retrained). */
+export class SavedModel {
+  private model: AnalyticsModel | undefined;
+  private mtime = -1;
+
+  constructor(readonly home: string) {}
+
+  get(): AnalyticsModel | undefined {
+    let mtime: number;
+    try {
+      mtime = statSync(modelFile(this.home)).mtimeMs;
+    } catch {
+      this.model = undefined;
+      this.mtime = -1;
+      return undefined;
+    }
+    if (mtime !== this.mtime) {
+      this.model = loadModel(this.home);
+      this.mtime = mtime;
+    }
+    return this.model;
+  }
+
+  /** The model this process just saved. */
+  set(model: AnalyticsModel): void {
+    this.model = model;
+    this.mtime = statSync(modelFile(this.home)).mtimeMs;
+  }
 }
 
 export function saveModel(home: string, model: AnalyticsModel): void {

@@ -9,14 +9,12 @@
  * Nothing here touches ingestion: the collector runs it on a worker thread (worker.ts) over a read-only
  * connection to the store, so a step that reads or retrains for seconds only delays the next step.
  */
-import { statSync } from 'node:fs';
 import type { AlertChannels, AlertConfig } from '../detect/alerts.ts';
 import type { Store } from '../store/index.ts';
 import {
   AnomalyAlerter,
-  loadModel,
-  modelFile,
   retrain,
+  SavedModel,
   type SessionReport,
   scoreSession,
   storedScoreOf,
@@ -64,8 +62,7 @@ const FOLLOW_PAGE = 20_000;
 const COLD_STEP = 5;
 
 export class LiveScorer {
-  private model: AnalyticsModel | undefined;
-  private modelMtime = 0;
+  private readonly saved: SavedModel;
   private cursor: number | undefined;
   /** Sessions with events not yet scored, and when each was last scored. */
   private readonly dirty = new Set<string>();
@@ -81,6 +78,7 @@ export class LiveScorer {
     private readonly opts: LiveOptions,
   ) {
     this.now = opts.now ?? Date.now;
+    this.saved = new SavedModel(home);
     this.alerter = new AnomalyAlerter(home, db, opts.alertConfig, opts.channels, opts.log);
     this.follow = store.select(
       'SELECT seq, session_id FROM events WHERE seq > ? AND session_id IS NOT NULL ORDER BY seq LIMIT ?',
@@ -93,7 +91,7 @@ export class LiveScorer {
   }
 
   get currentModel(): AnalyticsModel | undefined {
-    return this.model;
+    return this.saved.get();
   }
 
   /** One round: follow the store, retrain if due, score the sessions that are due, alert. */
@@ -143,24 +141,9 @@ export class LiveScorer {
     }
   }
 
-  /** Reloads the model when another process (the `analytics --retrain` command) replaced it. */
-  private currentFileModel(): AnalyticsModel | undefined {
-    let mtime = 0;
-    try {
-      mtime = statSync(modelFile(this.home)).mtimeMs;
-    } catch {
-      return undefined;
-    }
-    if (mtime !== this.modelMtime || !this.model) {
-      this.model = loadModel(this.home);
-      this.modelMtime = mtime;
-    }
-    return this.model;
-  }
-
   /** Why the model should be trained again now, or undefined. */
   retrainReason(): string | undefined {
-    const model = this.currentFileModel();
+    const model = this.saved.get();
     if (!model) return 'no model yet';
     const stored = this.store.stats().sessions;
     const at = Number(this.db.getMeta(TRAINED_SESSIONS_KEY) ?? Number.NaN);
@@ -188,11 +171,11 @@ export class LiveScorer {
     const t = performance.now();
     const stored = this.store.stats().sessions;
     const minHistory = this.opts.minHistory ?? MIN_HISTORY;
-    this.model = retrain(this.store, this.home, { minHistory });
-    this.modelMtime = statSync(modelFile(this.home)).mtimeMs;
+    const model = retrain(this.store, this.home, { minHistory });
+    this.saved.set(model);
     this.db.setMeta(TRAINED_SESSIONS_KEY, stored);
     const ms = performance.now() - t;
-    const m = this.model.session;
+    const m = model.session;
     this.opts.log?.(
       `model retrained (${why}) on ${m.n} sessions in ${Math.round(ms)} ms` +
         (m.coldStart ? `; cold start: ${minHistory} sessions needed before anything is called unusual` : ''),
@@ -204,7 +187,7 @@ export class LiveScorer {
 
   /** Scores the dirty sessions whose last score is at least rescoreMs old, within the step's budget. */
   private scoreDue(): { scored: SessionReport[]; times: number[] } {
-    const model = this.model ?? this.currentFileModel();
+    const model = this.saved.get();
     const scored: SessionReport[] = [];
     const times: number[] = [];
     if (!model) return { scored, times };

@@ -1,18 +1,20 @@
 import { existsSync } from 'node:fs';
 import {
+  AnomalyAlerter,
   DEFAULT_ALERT_THRESHOLD,
   loadModel,
   modelFile,
-  raiseAnomalyAlerts,
   retrain,
   type SessionReport,
   scoreSession,
+  storedScoreOf,
 } from '../analytics/analyze.ts';
 import { explain, zScores } from '../analytics/baseline.ts';
 import { FEATURES } from '../analytics/features.ts';
 import { type AnalyticsModel, MIN_HISTORY } from '../analytics/model.ts';
+import { ScoreDb } from '../analytics/scores.ts';
 import { dataPaths } from '../config/paths.ts';
-import { loadAlertConfig } from '../detect/alerts.ts';
+import { type AlertRecord, loadAlertConfig } from '../detect/alerts.ts';
 import { Store } from '../store/index.ts';
 import { type CommandSpec, type Options, parse, parseLimit, parseTime, UsageError } from './args.ts';
 import { type Command, printJson, println } from './command.ts';
@@ -119,11 +121,19 @@ export const analytics: Command = {
     } finally {
       store.close();
     }
-    const alerts = values['no-alerts']
-      ? []
-      : await raiseAnomalyAlerts(home, reports, alertAt, loadAlertConfig(home), undefined, (m) =>
+    // Kept for the dashboard, as the collector's scorer keeps its scores; one alert per session either way.
+    const scores = ScoreDb.open(home);
+    let alerts: AlertRecord[] = [];
+    try {
+      const now = Date.now();
+      scores.put(reports.map((r) => storedScoreOf(r, model as AnalyticsModel, now)));
+      if (!values['no-alerts'])
+        alerts = await new AnomalyAlerter(home, scores, loadAlertConfig(home), undefined, (m) =>
           process.stderr.write(`analytics: ${m}\n`),
-        );
+        ).raise(reports, alertAt);
+    } finally {
+      scores.close();
+    }
     if (values.json) {
       printJson({
         model: modelSummary(model, trained),
