@@ -117,6 +117,11 @@ export function isOurHandler(h: unknown): boolean {
 
 // ---------------------------------------------------------------------------------------------------------
 // Claude Code's own telemetry (`connect --otel`): OTLP export to the collector's receiver
+//
+// The entries go to the user settings file whatever the target: Claude Code (2.1.329) does not apply the
+// OTLP exporter variables (OTEL_EXPORTER_OTLP_*, OTEL_LOGS_EXPORTER, ...) from project or local settings,
+// only from user or managed settings and its own environment. So the export is one per user, for every
+// session; `disconnect` (any target) removes it.
 
 export interface OtelSetting {
   /** Base URL of the collector's API, e.g. http://127.0.0.1:3100 (Claude Code appends /v1/logs, /v1/metrics). */
@@ -224,7 +229,7 @@ export interface ConnectOptions extends SettingsLocation {
   paths: DataPaths;
   /** Also register the guard (a PreToolUse http hook to the collector); absent: no guard. */
   guard?: GuardSetting;
-  /** Also make Claude Code export its own telemetry to the collector (`env` entries); absent: none of ours. */
+  /** Also make Claude Code export its own telemetry to the collector (`env` entries of the user settings). */
   otel?: OtelSetting;
   /** Compute and return the change without writing anything. */
   dryRun?: boolean;
@@ -243,6 +248,8 @@ export interface ChangeResult {
   diff: string;
   /** Things the user should know, e.g. the hooks are connected in another settings file as well. */
   warnings: string[];
+  /** The change to the user settings' `env` block (`--otel`, or its removal), when it is another file. */
+  otel?: { file: string; changed: boolean; backup?: string; diff: string };
 }
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
@@ -259,11 +266,14 @@ function isPlainObject(v: unknown): v is JsonObject {
 export function connect(opts: ConnectOptions): ChangeResult {
   const file = settingsFile(opts);
   const warnings: string[] = [];
+  const otel = opts.otel;
+  const global = opts.target === 'global';
   const result = rewriteSettings(file, opts, (doc) => {
     addOurHooks(doc, opts.paths.hook, opts.target);
     setGuard(doc, opts.guard);
-    setOtelEnv(doc, opts.otel, warnings);
+    if (global && otel) setOtelEnv(doc, otel, warnings);
   });
+  if (!global && otel) withUserOtel(result, opts, (doc) => setOtelEnv(doc, otel, warnings));
   result.warnings.push(...warnings, ...otherConnections(opts, file));
   if (!opts.dryRun) {
     registerProject(opts.paths, {
@@ -280,8 +290,15 @@ export function connect(opts: ConnectOptions): ChangeResult {
 export function disconnect(opts: ConnectOptions): ChangeResult {
   const file = settingsFile(opts);
   const result = rewriteSettings(file, opts, removeOurHooks);
+  if (opts.target !== 'global') withUserOtel(result, opts, (doc) => setOtelEnv(doc, undefined, []));
   if (!opts.dryRun) unregisterProject(opts.paths, file);
   return result;
+}
+
+/** Applies an `env` edit to the user settings file, reported as `result.otel`. */
+function withUserOtel(result: ChangeResult, opts: ConnectOptions, edit: (doc: JsonObject) => void): void {
+  const r = rewriteSettings(settingsFile({ ...opts, target: 'global' }), opts, edit);
+  result.otel = { file: r.file, changed: r.changed, diff: r.diff, ...(r.backup ? { backup: r.backup } : {}) };
 }
 
 /** Which settings files (of the three targets) currently hold our handlers. Unreadable files are skipped. */

@@ -126,7 +126,8 @@ export const connect: Command = {
       println(
         r.changed ? `(dry run: ${r.file} not written)` : `${r.file} already has our hooks; nothing to do`,
       );
-    } else if (r.changed) {
+      printOtelDryRun(r.otel);
+    } else if (r.changed || r.otel?.changed) {
       println(`connected: hooks for every Claude Code event added to ${r.file}`);
       if (guard)
         println(
@@ -137,8 +138,10 @@ export const connect: Command = {
         );
       if (otel && !r.warnings.some((w) => w.startsWith('telemetry export not set')))
         println(
-          `otel: Claude Code sends its telemetry (${otel.protocol}) to ${otel.endpoint}/v1/logs and /v1/metrics; restart running sessions to apply`,
+          `otel: Claude Code sends its telemetry (${otel.protocol}) to ${otel.endpoint}/v1/logs and /v1/metrics` +
+            ` (env in ${r.otel?.file ?? r.file}: every session of this user); restart running sessions to apply`,
         );
+      if (r.otel?.backup) println(`backup of the previous file: ${r.otel.backup}`);
       if (r.backup) println(`backup of the previous file: ${r.backup}`);
     } else {
       println(`already connected: ${r.file}`);
@@ -149,6 +152,12 @@ export const connect: Command = {
 };
 
 const OTEL_PROTOCOLS = ['http/protobuf', 'http/json'] as const;
+
+function printOtelDryRun(o: { file: string; changed: boolean; diff: string } | undefined): void {
+  if (!o?.changed) return;
+  out.write(o.diff.endsWith('\n') ? o.diff : `${o.diff}\n`);
+  println(`(dry run: ${o.file} not written)`);
+}
 
 /**
  * Where `--otel` points Claude Code: --otel-url, else the API of the collector running on this data dir, else
@@ -210,8 +219,11 @@ export const disconnect: Command = {
     else if (values['dry-run']) {
       if (r.changed) out.write(r.diff.endsWith('\n') ? r.diff : `${r.diff}\n`);
       println(r.changed ? `(dry run: ${r.file} not written)` : `no hooks of ours in ${r.file}`);
-    } else
+      printOtelDryRun(r.otel);
+    } else {
       println(r.changed ? `disconnected: our hooks removed from ${r.file}` : `no hooks of ours in ${r.file}`);
+      if (r.otel?.changed) println(`otel: Claude Code's telemetry export removed from ${r.otel.file}`);
+    }
     return 0;
   },
 };

@@ -1,8 +1,8 @@
 /**
- * `connect --otel`: the telemetry entries in the settings file's `env` block are set once (idempotent), the
- * user's own entries are kept (and a conflicting exporter setup of theirs wins), `disconnect` (or a connect
- * without --otel) removes ours and only ours, `--dry-run` shows the change without writing, and the command
- * line checks its flags.
+ * `connect --otel`: the telemetry entries go to the `env` block of the user settings file (Claude Code ignores
+ * OTLP exporter settings in project and local files), once (idempotent); the user's own entries are kept (and
+ * a conflicting exporter setup of theirs wins); `disconnect` removes ours and only ours; `--dry-run` shows the
+ * change without writing; the command line checks its flags.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -26,7 +26,7 @@ after(() => {
   for (const r of roots) rmSync(r, { recursive: true, force: true });
 });
 
-function fixture(): ConnectOptions & { file: string; root: string } {
+function fixture(): ConnectOptions & { file: string; project: string; root: string } {
   const root = mkdtempSync(join(tmpdir(), 'ct-otel-settings-'));
   roots.push(root);
   const projectDir = join(root, 'project');
@@ -40,7 +40,7 @@ function fixture(): ConnectOptions & { file: string; root: string } {
     home,
     env: {},
   };
-  return { ...o, file: settingsFile(o), root };
+  return { ...o, file: settingsFile({ ...o, target: 'global' }), project: settingsFile(o), root };
 }
 
 const OTEL = { endpoint: 'http://127.0.0.1:3100' };
@@ -66,15 +66,20 @@ describe('connect --otel', () => {
     assert.ok(!env[OTEL_MARKER_KEY].split(',').includes('CLAUDE_CODE_ENABLE_TELEMETRY'));
     assert.ok(env[OTEL_MARKER_KEY].split(',').includes('OTEL_LOGS_EXPORTER'));
     assert.equal(read(f.file).model, 'opus');
+    assert.equal(r.otel?.file, f.file);
+    assert.equal(read(f.project).env, undefined, 'nothing in the project file');
+    assert.ok(read(f.project).hooks, 'the hooks in the project file');
     const again = connect({ ...f, otel: OTEL });
     assert.equal(again.changed, false);
+    assert.equal(again.otel?.changed, false);
   });
 
   test('another endpoint or protocol updates our entries only', () => {
     const f = fixture();
     connect({ ...f, otel: OTEL });
     const r = connect({ ...f, otel: { endpoint: 'http://127.0.0.1:4100/', protocol: 'http/json' } });
-    assert.ok(r.changed);
+    assert.ok(r.otel?.changed);
+    assert.equal(r.changed, false, 'the hooks did not change');
     const env = read(f.file).env;
     assert.equal(env.OTEL_EXPORTER_OTLP_ENDPOINT, 'http://127.0.0.1:4100');
     assert.equal(env.OTEL_EXPORTER_OTLP_PROTOCOL, 'http/json');
@@ -84,9 +89,8 @@ describe('connect --otel', () => {
     const f = fixture();
     write(f.file, { env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'https://otel.example:4318' } });
     const r = connect({ ...f, otel: OTEL });
-    const doc = read(f.file);
-    assert.deepEqual(doc.env, { OTEL_EXPORTER_OTLP_ENDPOINT: 'https://otel.example:4318' });
-    assert.ok(doc.hooks.PreToolUse);
+    assert.deepEqual(read(f.file).env, { OTEL_EXPORTER_OTLP_ENDPOINT: 'https://otel.example:4318' });
+    assert.ok(read(f.project).hooks.PreToolUse);
     assert.ok(r.warnings.some((w) => /OTEL_EXPORTER_OTLP_ENDPOINT=https:\/\/otel\.example:4318/.test(w)));
   });
 
@@ -94,28 +98,35 @@ describe('connect --otel', () => {
     const f = fixture();
     write(f.file, { env: { MY_VAR: 'mine', CLAUDE_CODE_ENABLE_TELEMETRY: '1' } });
     connect({ ...f, otel: OTEL });
-    assert.ok(disconnect(f).changed);
+    assert.ok(disconnect(f).otel?.changed);
     assert.deepEqual(read(f.file), { env: { MY_VAR: 'mine', CLAUDE_CODE_ENABLE_TELEMETRY: '1' } });
     const g = fixture();
     connect({ ...g, otel: OTEL });
     disconnect(g);
     assert.deepEqual(read(g.file), {});
+    // --global: hooks and env in the same file, removed together.
+    const h = fixture();
+    connect({ ...h, target: 'global', otel: OTEL });
+    assert.ok(read(h.file).hooks && read(h.file).env);
+    disconnect({ ...h, target: 'global' });
+    assert.equal(existsSync(h.file) ? read(h.file).env : undefined, undefined);
   });
 
-  test('connect without --otel removes our entries (like --guard, the flags say the whole state)', () => {
+  test('connect without --otel leaves the export as it is (it serves every session of the user)', () => {
     const f = fixture();
     connect({ ...f, otel: OTEL });
-    connect(f);
-    assert.equal(read(f.file).env, undefined);
+    assert.equal(connect(f).otel, undefined);
+    assert.equal(read(f.file).env.OTEL_LOGS_EXPORTER, 'otlp');
   });
 
   test('dry run: the diff shows the env entries, the file is not written', () => {
     const f = fixture();
     const r = connect({ ...f, otel: OTEL, dryRun: true });
-    assert.ok(r.changed);
-    assert.match(r.diff, /\+\s+"OTEL_EXPORTER_OTLP_ENDPOINT": "http:\/\/127\.0\.0\.1:3100"/);
-    assert.match(r.diff, /\+\s+"CLAUDE_CODE_ENABLE_TELEMETRY": "1"/);
+    assert.ok(r.otel?.changed);
+    assert.match(r.otel.diff, /\+\s+"OTEL_EXPORTER_OTLP_ENDPOINT": "http:\/\/127\.0\.0\.1:3100"/);
+    assert.match(r.otel.diff, /\+\s+"CLAUDE_CODE_ENABLE_TELEMETRY": "1"/);
     assert.equal(existsSync(f.file), false);
+    assert.equal(existsSync(f.project), false);
   });
 });
 
