@@ -12,6 +12,8 @@
  *   Each agent follows its own script; turn n of an agent (n = assistant messages already in the
  *   history it sends) is answered with step n of its script.
  * - Steps naming tools the running build does not offer (per the request's `tools`) are skipped.
+ * - The usage it reports is summed per agent key (side requests under "side"), so tests can compare what
+ *   the product counted with what the API said.
  *
  * Run standalone for debugging:
  *   node --import tsx test/e2e/mock-anthropic.ts --project <abs dir> [--port 8765] [--log requests.jsonl]
@@ -33,6 +35,11 @@ export type ScriptStep = { tools: ScriptedTool[] } | { text: string };
 export interface Scenario {
   main: ScriptStep[];
   subagent: ScriptStep[];
+  /**
+   * Scripts for particular subagents: the first whose `match` occurs in the subagent's first message (its
+   * prompt) is followed; other subagents follow `subagent`.
+   */
+  subagents?: { match: string; steps: ScriptStep[] }[];
 }
 
 /** Marker strings the scenario uses, so tests can find the calls again. */
@@ -152,11 +159,14 @@ export function resolveStep(step: ScriptStep, offered: ReadonlySet<string>): Scr
   return tools.length > 0 ? { tools } : null;
 }
 
-interface AgentState {
+export interface AgentState {
   /** Requests answered for this agent (all of them, retries included). */
   requests: number;
   /** Last step index answered. */
   lastStep: number;
+  /** Usage reported in the answers, summed. */
+  input: number;
+  output: number;
 }
 
 export interface MockAnthropicOptions {
@@ -171,8 +181,11 @@ export interface MockAnthropicOptions {
 export interface MockAnthropic {
   url: string;
   port: number;
-  /** Number of requests answered per agent key ("<session>/main" or "<session>/<agent id>"). */
-  agents(): Record<string, { requests: number; lastStep: number }>;
+  /**
+   * Requests answered and usage reported per agent key ("<session>/main", "<session>/<agent id>", or
+   * "<session>/side" for requests without tools).
+   */
+  agents(): Record<string, AgentState>;
   close(): Promise<void>;
 }
 
@@ -208,7 +221,12 @@ function halves(s: string): string[] {
   return [s.slice(0, mid), s.slice(mid)].filter((x) => x !== '');
 }
 
-function reply(res: ServerResponse, body: MessagesBody, content: Block[], stopReason: string): void {
+function reply(
+  res: ServerResponse,
+  body: MessagesBody,
+  content: Block[],
+  stopReason: string,
+): { input: number; output: number } {
   const model = body.model ?? 'claude-mock';
   const usage = {
     input_tokens: Math.max(1, Math.round(JSON.stringify(body.messages ?? []).length / 4)),
@@ -233,7 +251,7 @@ function reply(res: ServerResponse, body: MessagesBody, content: Block[], stopRe
         usage,
       }),
     );
-    return;
+    return { input: usage.input_tokens, output: usage.output_tokens };
   }
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
   sse(res, 'message_start', {
@@ -288,6 +306,7 @@ function reply(res: ServerResponse, body: MessagesBody, content: Block[], stopRe
   });
   sse(res, 'message_stop', { type: 'message_stop' });
   res.end();
+  return { input: usage.input_tokens, output: usage.output_tokens };
 }
 
 function json(res: ServerResponse, status: number, value: unknown): void {
@@ -313,29 +332,36 @@ export async function startMockAnthropic(opts: MockAnthropicOptions): Promise<Mo
     body: MessagesBody,
   ): Record<string, unknown> => {
     const offered = new Set((body.tools ?? []).map((t) => t.name ?? ''));
-    if (offered.size === 0) {
-      reply(res, body, [{ type: 'text', text: 'Mock reply.' }], 'end_turn');
-      return { kind: 'side' };
-    }
     const agentId = header(req, 'x-claude-code-agent-id');
     const session = header(req, 'x-claude-code-session-id') ?? 'no-session';
+    const count = (key: string, u: { input: number; output: number }, step = -1) => {
+      const st = state.get(key) ?? { requests: 0, lastStep: -1, input: 0, output: 0 };
+      st.requests += 1;
+      st.lastStep = step;
+      st.input += u.input;
+      st.output += u.output;
+      state.set(key, st);
+    };
+    if (offered.size === 0) {
+      count(`${session}/side`, reply(res, body, [{ type: 'text', text: 'Mock reply.' }], 'end_turn'));
+      return { kind: 'side' };
+    }
     const key = `${session}/${agentId ?? 'main'}`;
-    const script = agentId ? opts.scenario.subagent : opts.scenario.main;
+    const prompt = JSON.stringify(body.messages?.[0]?.content ?? '');
+    const script = agentId
+      ? (opts.scenario.subagents?.find((s) => prompt.includes(s.match))?.steps ?? opts.scenario.subagent)
+      : opts.scenario.main;
     const usable = script.map((s) => resolveStep(s, offered)).filter((s): s is ScriptStep => s !== null);
     // Turn n = number of assistant messages already in the history; a retried request (same
     // history) gets the same step again rather than skipping one.
     const turn = (body.messages ?? []).filter((m) => m.role === 'assistant').length;
     const index = Math.min(turn, usable.length - 1);
-    const st = state.get(key) ?? { requests: 0, lastStep: -1 };
-    st.requests += 1;
-    st.lastStep = index;
-    state.set(key, st);
     const step = usable[index] ?? { text: 'Done.' };
     const content: Block[] =
       'tools' in step
         ? step.tools.map((t) => ({ type: 'tool_use', id: mockId('toolu'), name: t.name, input: t.input }))
         : [{ type: 'text', text: step.text }];
-    reply(res, body, content, 'tools' in step ? 'tool_use' : 'end_turn');
+    count(key, reply(res, body, content, 'tools' in step ? 'tool_use' : 'end_turn'), index);
     return { kind: agentId ? 'subagent' : 'main', key, turn, step: index, of: usable.length, reply: content };
   };
 
