@@ -36,24 +36,33 @@ export interface AgentSummary {
   workflow_id?: string;
 }
 
-type AgentRow = Omit<
+type AgentRow = Pick<
   AgentSummary,
-  'first_ts' | 'last_ts' | 'duration_ms' | 'usage' | 'fleet_id' | 'agent_group' | 'agent_role' | 'workflow_id'
+  'session_id' | 'agent_id' | 'project_name' | 'events' | 'tool_calls' | 'errors'
 > & {
   first_ts: number;
   last_ts: number;
 };
 
-/** The fleet identity of an agent, read from the agent fields of its latest event that has them. */
-function fleetIdentity(store: Store): (session: string, agent: string) => Partial<AgentSummary> {
+/**
+ * What the latest event of an agent says: its host and type (columns stored after the event line, so not
+ * read for every row), and its fleet identity from the agent fields (every event of a fleet agent or a
+ * subagent carries them). One index seek per agent, on (session_id, ts).
+ */
+function fleetIdentity(
+  store: Store,
+): (session: string, agent: string, lastTs: number) => Partial<AgentSummary> {
   const q = store.select(
-    `SELECT json_extract(line, '$.agent_context') AS a, json_extract(line, '$.correlation.workflow_id') AS w
-     FROM events WHERE session_id = ? AND COALESCE(agent_id, '') = ? AND instr(line, '"agent_context"') > 0
-     ORDER BY ts DESC LIMIT 1`,
+    `SELECT host, agent_type, json_extract(line, '$.agent_context') AS a,
+       json_extract(line, '$.correlation.workflow_id') AS w
+     FROM events WHERE session_id = ? AND ts = ? AND COALESCE(agent_id, '') = ? LIMIT 1`,
   );
-  return (session, agent) => {
-    const r = q.get(session, agent) as { a: string | null; w: string | null } | undefined;
-    if (r?.a == null) return {};
+  return (session, agent, lastTs) => {
+    const r = q.get(session, lastTs, agent) as
+      | { host: string | null; agent_type: string | null; a: string | null; w: string | null }
+      | undefined;
+    const row = { host: r?.host ?? null, ...(r?.agent_type ? { agent_type: r.agent_type } : {}) };
+    if (r?.a == null) return row;
     const a = JSON.parse(r.a) as {
       agent_id?: string;
       agent_group?: string;
@@ -61,6 +70,7 @@ function fleetIdentity(store: Store): (session: string, agent: string) => Partia
       instance_id?: string;
     };
     return {
+      ...row,
       // A fleet agent is named by its instance (CLAUDE_TELEMETRY_AGENT_ID); a plain session's is its session id.
       ...(a.instance_id !== undefined && a.instance_id !== session ? { fleet_id: a.instance_id } : {}),
       ...(a.agent_group !== undefined ? { agent_group: a.agent_group } : {}),
@@ -74,8 +84,7 @@ function fleetIdentity(store: Store): (session: string, agent: string) => Partia
 export function listAgents(store: Store, pricing: Pricing, opts: { since?: number } = {}): AgentSummary[] {
   const rows = store
     .select(
-      `SELECT session_id, COALESCE(agent_id, '') AS agent_id, max(agent_type) AS agent_type,
-         max(project_name) AS project_name, max(host) AS host, count(*) AS events,
+      `SELECT session_id, COALESCE(agent_id, '') AS agent_id, max(project_name) AS project_name, count(*) AS events,
          sum(hook_event = 'PreToolUse') AS tool_calls, sum(level = 'ERROR' OR success = 0) AS errors,
          min(ts) AS first_ts, max(ts) AS last_ts
        FROM events WHERE ts >= ? AND session_id != ''
@@ -90,12 +99,14 @@ export function listAgents(store: Store, pricing: Pricing, opts: { since?: numbe
     const key = `${r.session_id}/${r.agent_id}`;
     seen.add(key);
     const u = usage.get(key);
+    const id = identity(r.session_id, r.agent_id, r.last_ts);
     out.push({
       ...r,
-      agent_type: r.agent_type ?? u?.agent_type ?? null,
+      ...id,
+      agent_type: id.agent_type ?? u?.agent_type ?? null,
+      host: id.host ?? null,
       duration_ms: r.last_ts - r.first_ts,
       usage: u ?? emptySum(),
-      ...identity(r.session_id, r.agent_id),
     });
   }
   if (opts.since === undefined) {
