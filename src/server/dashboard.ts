@@ -1,7 +1,7 @@
 /**
  * The web dashboard's HTTP server (127.0.0.1:3000 by default): the built front end, the read-only Loki routes
  * it calls (query_range, query, labels, label values, series, index/stats, the WebSocket tail) on the same
- * origin, and two views LogQL cannot express (dashboard-api.ts). No push, no guard: a page can only read.
+ * origin, and the views LogQL cannot express cheaply (dashboard-api.ts). No push, no guard: a page can only read.
  *
  * Safety: the Host header must name this server (DNS rebinding), a WebSocket's Origin must be this server,
  * no CORS headers at all, a strict Content-Security-Policy, and a token when bound beyond loopback.
@@ -21,6 +21,7 @@ import type { DataPaths } from '../config/paths.ts';
 import { QueryError } from '../query/api.ts';
 import { QueryEngine } from '../query/index.ts';
 import type { Store } from '../store/index.ts';
+import { Pricing } from '../usage/pricing.ts';
 import { dashboardApiRoutes } from './dashboard-api.ts';
 import type { ApiEngine } from './engine.ts';
 import { Router, sendBody, sendJson, sendText } from './http.ts';
@@ -79,6 +80,10 @@ export interface DashboardServerOptions {
   /** The built front end (index.html and assets/); found next to the compiled server by default. */
   staticDir?: string;
   tailPollMs?: number;
+  /** Token prices for the Fleet view's cost (config.yaml `pricing:`). */
+  pricing?: Pricing;
+  /** Anomaly risk from which the Analytics view calls a session anomalous (config.yaml `analytics.threshold`). */
+  analyticsThreshold?: number;
   log?: (msg: string) => void;
 }
 
@@ -171,7 +176,12 @@ export async function startDashboardServer(opts: DashboardServerOptions): Promis
     .on('GET', '/loki/api/v1/label/:name/values', q.labelValues)
     .on('GET', '/loki/api/v1/series', q.series)
     .on('GET', '/loki/api/v1/index/stats', q.indexStats);
-  dashboardApiRoutes(router, { store: opts.store, paths: opts.paths });
+  dashboardApiRoutes(router, {
+    store: opts.store,
+    paths: opts.paths,
+    ...(opts.pricing ? { pricing: opts.pricing } : {}),
+    ...(opts.analyticsThreshold !== undefined ? { analyticsThreshold: opts.analyticsThreshold } : {}),
+  });
   const serveStatic = staticHandler(opts.staticDir ?? defaultStaticDir());
   const tails = new TailHub(opts.store, opts.engine, { pollMs: opts.tailPollMs ?? 100, log });
   let hosts = new Set<string>();
@@ -299,6 +309,8 @@ export async function serveDashboard(
       paths,
       host: config.dashboard.host,
       port: config.dashboard.port,
+      pricing: new Pricing(config.pricing),
+      analyticsThreshold: config.analytics.threshold,
       ...(config.dashboard.token ? { token: config.dashboard.token } : {}),
       log,
     });

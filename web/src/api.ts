@@ -120,11 +120,10 @@ export interface SessionSummary {
 }
 
 export async function sessions(startMs: number, endMs: number, project: string): Promise<SessionSummary[]> {
-  const r = await get<{ sessions: SessionSummary[] }>('/api/dashboard/sessions', {
-    start: Math.floor(startMs),
-    end: Math.ceil(endMs),
-    ...(project ? { project } : {}),
-  });
+  const r = await get<{ sessions: SessionSummary[] }>(
+    '/api/dashboard/sessions',
+    windowParams(startMs, endMs, { project }),
+  );
   return r.sessions;
 }
 
@@ -194,3 +193,240 @@ export function tail(
     ws.close();
   };
 }
+
+/** The window and filters of a dashboard endpoint's query string. */
+function windowParams(
+  startMs: number,
+  endMs: number,
+  f: { project?: string; session?: string; agent?: string },
+) {
+  return {
+    start: Math.floor(startMs),
+    end: Math.ceil(endMs),
+    ...(f.project ? { project: f.project } : {}),
+    ...(f.session ? { session: f.session } : {}),
+    ...(f.agent ? { agent: f.agent } : {}),
+  };
+}
+
+type WindowFilters = { project?: string; session?: string; agent?: string };
+
+export interface OverviewReport {
+  source: 'index' | 'store';
+  total: number;
+  outside: number;
+  activeSessions: number;
+  byType: { label: string; value: number }[];
+  byTool: { label: string; value: number }[];
+  byProject: { label: string; value: number }[];
+  stepMs: number;
+  activity: MatrixSeries[];
+  durations: { tool: string; calls: number; p50_ms: number; p95_ms: number }[];
+  topFiles: { value: string; count: number }[];
+  topCommands: { value: string; count: number }[];
+}
+
+/** Everything the Overview shows, in one request (counts per step every `stepMs`). */
+export const overview = (startMs: number, endMs: number, f: WindowFilters, stepMs: number) =>
+  get<OverviewReport>('/api/dashboard/overview', { ...windowParams(startMs, endMs, f), step: stepMs });
+
+export interface UsageSum {
+  messages: number;
+  input: number;
+  output: number;
+  cacheCreation: number;
+  cacheCreation1h: number;
+  cacheRead: number;
+  cost: number | null;
+  unpriced: string[];
+}
+
+export interface TreeNode {
+  agent_id: string;
+  agent_type: string | null;
+  delegation?: {
+    tool_use_id: string;
+    delegated_from: string;
+    description?: string;
+    background: boolean;
+    model?: string;
+  };
+  first_ts: number | null;
+  last_ts: number | null;
+  duration_ms: number;
+  events: number;
+  tools: Record<string, number>;
+  tool_calls: number;
+  errors: number;
+  outcome: string;
+  usage: UsageSum;
+  children: TreeNode[];
+}
+
+export interface SessionTree {
+  session_id: string;
+  project_name: string | null;
+  source?: string;
+  root: TreeNode;
+  total: UsageSum;
+  agents: number;
+}
+
+export const sessionTree = (id: string) => get<SessionTree>('/api/dashboard/session-tree', { session: id });
+
+export interface AgentSummary {
+  session_id: string;
+  agent_id: string;
+  agent_type: string | null;
+  project_name: string | null;
+  events: number;
+  tool_calls: number;
+  errors: number;
+  first_ts: number | null;
+  last_ts: number | null;
+  duration_ms: number;
+  usage: UsageSum;
+}
+
+export interface ConflictSide {
+  session_id: string;
+  agent_id: string;
+  tool: string;
+  ts: number;
+  access: 'read' | 'write';
+}
+
+export interface CostReport {
+  by: string;
+  rows: (UsageSum & { key: string })[];
+  total: UsageSum;
+}
+
+export interface FleetReport {
+  agents: AgentSummary[];
+  agentsInRange: number;
+  conflicts: {
+    file_path: string;
+    kind: string;
+    first: ConflictSide;
+    second: ConflictSide;
+    gap_ms: number;
+  }[];
+  conflictsInRange: number;
+  costByModel: CostReport;
+  costByDay: CostReport;
+}
+
+export const fleet = (startMs: number, endMs: number, f: WindowFilters) =>
+  get<FleetReport>('/api/dashboard/fleet', windowParams(startMs, endMs, f));
+
+export interface ModelSummary {
+  trainedAt: string;
+  sessions: number;
+  agents: number;
+  coldStart: boolean;
+  minHistory: number;
+}
+
+export interface RuleHit {
+  ts: number;
+  session: string;
+  project: string;
+  agent: string;
+  hook: string;
+  tool: string;
+  rule: string;
+  severity: string;
+  action: string;
+  reason: string;
+  mitre: string[];
+}
+
+export interface SessionRisk {
+  session: string;
+  project: string;
+  critical: number;
+  high: number;
+  medium: number;
+  low: number;
+  info: number;
+  hits: number;
+  ruleRisk: number;
+  risk: number | null;
+  anomalyRisk: number | null;
+}
+
+export interface SecurityReport {
+  total: number;
+  bySeverity: Record<string, number>;
+  analytics: { model: ModelSummary | null; scoredSessions: number; message: string };
+  sessions: SessionRisk[];
+  hits: RuleHit[];
+}
+
+export const security = (startMs: number, endMs: number, f: WindowFilters) =>
+  get<SecurityReport>('/api/dashboard/security', windowParams(startMs, endMs, f));
+
+export interface AnalyticsStatus {
+  model: ModelSummary | null;
+  scoredSessions: number;
+  lastScoredAt: string | null;
+  alertedSessions: number;
+  threshold: number;
+  message: string;
+}
+
+export interface AnomalyItem {
+  session: string;
+  project: string;
+  start: string;
+  end: string;
+  scoredAt: string;
+  toolCalls: number;
+  risk: number;
+  ruleRisk: number;
+  anomalyRisk: number | null;
+  anomalyScore: number | null;
+  coldStart: boolean;
+  reasons: string[];
+  alerted: boolean;
+}
+
+export interface TrendPoint {
+  t: number;
+  sessions: number;
+  meanRisk: number;
+  maxRisk: number;
+  anomalies: number;
+  highRisk: number;
+  alerts: number;
+}
+
+export interface AnalyticsReport {
+  status: AnalyticsStatus;
+  anomalies: { total: number; sessions: AnomalyItem[] };
+  trends: TrendPoint[];
+}
+
+export const analytics = (startMs: number, endMs: number, f: WindowFilters) =>
+  get<AnalyticsReport>('/api/dashboard/analytics', windowParams(startMs, endMs, f));
+
+export interface FeatureComparison {
+  name: string;
+  label: string;
+  kind: string;
+  value: number;
+  usual: number | null;
+  scale: number | null;
+  z: number | null;
+  unusual: boolean;
+  inModel: boolean;
+}
+
+export interface SessionAnalytics extends AnomalyItem {
+  features: FeatureComparison[];
+  modelTrainedAt: string | null;
+}
+
+export const sessionAnalytics = (id: string) =>
+  get<SessionAnalytics>('/api/dashboard/analytics/session', { session: id });

@@ -15,7 +15,11 @@ export function Panel(props: {
   children: ComponentChildren;
 }) {
   return (
-    <section class={`panel${props.wide ? ' wide' : ''}`} data-panel={props.id ?? props.title}>
+    <section
+      class={`panel${props.wide ? ' wide' : ''}`}
+      data-panel={props.id ?? props.title}
+      data-loading={props.loading ? 'true' : 'false'}
+    >
       <header>
         <h2>{props.title}</h2>
         {props.loading ? <span class="muted">loading</span> : null}

@@ -29,20 +29,7 @@ export function dur(seconds: number): string {
 }
 
 export const q = {
-  activity: (f: Filters, stepS: number) =>
-    `sum by (event_type) (count_over_time(${selector(f)}[${dur(stepS)}]))`,
   total: (f: Filters, rangeS: number) => `sum(count_over_time(${selector(f)}[${dur(rangeS)}]))`,
-  byLabel: (f: Filters, label: string, rangeS: number, extra: string[] = []) =>
-    `sum by (${label}) (count_over_time(${selector(f, extra)}[${dur(rangeS)}]))`,
-  outsideTotal: (f: Filters, rangeS: number) =>
-    `sum(count_over_time(${selector(f, ['outside_project_scope="true"'])}[${dur(rangeS)}]))`,
-  activeSessions: (f: Filters, rangeS: number) =>
-    `count(sum by (session_id) (count_over_time(${selector(f)}[${dur(rangeS)}])))`,
-  toolDuration: (f: Filters, quantile: number, rangeS: number) =>
-    `quantile_over_time(${quantile}, ${selector(f, ['hook_event="PostToolUse"'])} | json | duration_ms != "" | unwrap duration_ms | __error__="" [${dur(rangeS)}]) by (tool)`,
-  topField: (f: Filters, field: string, rangeS: number, k = 10) =>
-    `topk(${k}, sum by (${field}) (count_over_time(${selector(f, ['hook_event="PreToolUse"'])} | json | ${field} != "" [${dur(rangeS)}])))`,
   outsideScope: (f: Filters) => `${selector(f, ['outside_project_scope="true"'])}`,
-  detections: (f: Filters) => `${selector(f)} |= ${quote('"detections":')}`,
   session: (id: string) => `{service="claude-telemetry", session_id=${quote(id)}}`,
 };

@@ -6,6 +6,7 @@ import { RANGES, REFRESH, timeWindow, useUrlState, VIEWS, type View } from './st
 import './style.css';
 import { useAsync } from './util.ts';
 import { Analytics } from './views/analytics.tsx';
+import { Fleet } from './views/fleet.tsx';
 import { Live } from './views/live.tsx';
 import { Overview } from './views/overview.tsx';
 import { Security } from './views/security.tsx';
@@ -16,6 +17,7 @@ const TITLES: Record<View, string> = {
   overview: 'Overview',
   live: 'Live',
   sessions: 'Sessions',
+  fleet: 'Fleet',
   security: 'Security',
   analytics: 'Analytics',
   system: 'System',
@@ -182,8 +184,11 @@ function App() {
         {s.view === 'sessions' ? (
           <Sessions {...props} open={s.open} setOpen={(open) => set({ open })} />
         ) : null}
+        {s.view === 'fleet' ? <Fleet {...props} open={s.open} setOpen={(open) => set({ open })} /> : null}
         {s.view === 'security' ? <Security {...props} /> : null}
-        {s.view === 'analytics' ? <Analytics /> : null}
+        {s.view === 'analytics' ? (
+          <Analytics {...props} open={s.open} setOpen={(open) => set({ open })} />
+        ) : null}
         {s.view === 'system' ? <System {...props} /> : null}
       </main>
     </div>

@@ -1,7 +1,7 @@
 /** The dashboard's state, kept in the URL's query string (shareable, survives a reload). */
 import { useEffect, useState } from 'preact/hooks';
 
-export const VIEWS = ['overview', 'live', 'sessions', 'security', 'analytics', 'system'] as const;
+export const VIEWS = ['overview', 'live', 'sessions', 'fleet', 'security', 'analytics', 'system'] as const;
 export type View = (typeof VIEWS)[number];
 
 export const RANGES: Record<string, number> = {
@@ -25,7 +25,7 @@ export interface State {
   agent: string;
   refresh: string;
   theme: 'dark' | 'light';
-  /** The session opened in the Sessions view. */
+  /** The session opened in the Sessions or Fleet view. */
   open: string;
 }
 
@@ -74,7 +74,9 @@ export function writeState(s: State): string {
 export function timeWindow(s: State, now = Date.now()): { start: number; end: number; seconds: number } {
   if (s.range === 'custom') return { start: s.from, end: s.to, seconds: Math.max(1, (s.to - s.from) / 1000) };
   const seconds = RANGES[s.range] ?? 86400;
-  return { start: now - seconds * 1000, end: now, seconds };
+  // Ends on the next whole minute: whole-minute windows are answered from the store's per-minute rollup.
+  const end = Math.ceil(now / 60_000) * 60_000;
+  return { start: end - seconds * 1000, end, seconds };
 }
 
 /** A step of whole minutes giving about 120 points (the store answers whole-minute steps from its rollup). */

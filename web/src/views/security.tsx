@@ -1,43 +1,31 @@
-import { queryLogs } from '../api.ts';
+import { queryLogs, security } from '../api.ts';
 import { Bars, Empty, Panel, Table } from '../components.tsx';
 import { q } from '../logql.ts';
 import { eventSummary, fmtTime, useAsync } from '../util.ts';
+import { fmtRisk } from './analytics.tsx';
 import type { ViewProps } from './overview.tsx';
 
-interface Detection {
-  rule?: string;
-  severity?: string;
-  action?: string;
-  reason?: string;
-  mitre?: string[];
-}
-
-const LIMIT = 5000;
 const SEVERITIES = ['critical', 'high', 'medium', 'low', 'info'];
 
 export function Security(p: ViewProps) {
   const { filters: f, start, end, tick } = p;
   const deps = [f.project, f.session, f.agent, start, end, tick];
-  const hits = useAsync(() => queryLogs(q.detections(f), start, end, LIMIT), deps);
+  const report = useAsync(() => security(start, end, f), deps);
   const outside = useAsync(() => queryLogs(q.outsideScope(f), start, end, 1000), deps);
-  const rows = (hits.data ?? []).flatMap((l) => {
-    const dets = (Array.isArray(l.event?.['detections']) ? l.event?.['detections'] : []) as Detection[];
-    return dets.map((d) => ({
-      time: l.ts,
-      severity: d.severity ?? '',
-      rule: d.rule ?? '',
-      action: d.action ?? '',
-      reason: d.reason ?? '',
-      mitre: (d.mitre ?? []).join(' '),
-      session: String(l.event?.['session_id'] ?? ''),
-      project: l.labels['project'] ?? '',
-    }));
-  });
-  const bySeverity = new Map<string, number>();
-  for (const r of rows) bySeverity.set(r.severity, (bySeverity.get(r.severity) ?? 0) + 1);
-  const sevRows = [...bySeverity].map(([label, value]) => ({ label, value }));
+  const r = report.data;
+  const rows = (r?.hits ?? []).map((h) => ({
+    time: h.ts,
+    severity: h.severity,
+    rule: h.rule,
+    action: h.action,
+    reason: h.reason,
+    mitre: h.mitre.join(' '),
+    session: h.session,
+    project: h.project,
+  }));
+  const sevRows = Object.entries(r?.bySeverity ?? {}).map(([label, value]) => ({ label, value }));
   sevRows.sort((a, b) => SEVERITIES.indexOf(a.label) - SEVERITIES.indexOf(b.label));
-  const blocked = rows.filter((r) => r.action === 'deny');
+  const blocked = rows.filter((x) => x.action === 'deny');
   const outsideRows = (outside.data ?? []).map((l) => ({
     time: l.ts,
     hook: String(l.event?.['hook_event'] ?? ''),
@@ -48,17 +36,43 @@ export function Security(p: ViewProps) {
   }));
   return (
     <div class="grid">
-      <Panel title="Rule hits by severity" id="severity" error={hits.error} loading={hits.loading}>
+      <Panel title="Rule hits by severity" id="severity" error={report.error} loading={report.loading}>
         {sevRows.length === 0 ? (
           <Empty>No rule hits in this range.</Empty>
         ) : (
           <Bars id="severity" rows={sevRows} />
         )}
-        {(hits.data?.length ?? 0) >= LIMIT ? (
-          <p class="muted">Counted over the newest {LIMIT} events with hits.</p>
+        {r && r.total > rows.length ? (
+          <p class="muted">
+            {r.total} hits in this range; the tables show the newest {rows.length}.
+          </p>
         ) : null}
       </Panel>
-      <Panel title="Blocked actions" id="blocked" error={hits.error}>
+      <Panel title="Risk per session" id="session-risk" error={report.error} loading={report.loading} wide>
+        <p class="muted" data-risk-scored={r?.analytics.scoredSessions ?? 0}>
+          Rule risk 0-100 from the hits by severity; risk combines it with the session's anomaly risk once the
+          collector has scored the session ({r?.analytics.message ?? ''}).
+        </p>
+        <Table
+          id="session-risk"
+          rows={r?.sessions ?? []}
+          empty="No session had a rule hit in this range."
+          onRow={(x) => p.setFilter({ session: x.session })}
+          columns={[
+            { key: 'session', label: 'session', render: (x) => x.session.slice(0, 8) },
+            { key: 'project', label: 'project' },
+            { key: 'critical', label: 'critical', numeric: true },
+            { key: 'high', label: 'high', numeric: true },
+            { key: 'medium', label: 'medium', numeric: true },
+            { key: 'low', label: 'low', numeric: true },
+            { key: 'info', label: 'info', numeric: true },
+            { key: 'ruleRisk', label: 'rule risk', numeric: true, render: (x) => fmtRisk(x.ruleRisk) },
+            { key: 'anomalyRisk', label: 'anomaly', numeric: true, render: (x) => fmtRisk(x.anomalyRisk) },
+            { key: 'risk', label: 'risk', numeric: true, render: (x) => fmtRisk(x.risk ?? x.ruleRisk) },
+          ]}
+        />
+      </Panel>
+      <Panel title="Blocked actions" id="blocked" error={report.error}>
         <Table
           id="blocked"
           rows={blocked}
@@ -70,7 +84,7 @@ export function Security(p: ViewProps) {
           ]}
         />
       </Panel>
-      <Panel title="Rule hits" id="hits" error={hits.error} wide>
+      <Panel title="Rule hits" id="hits" error={report.error} wide>
         <Table
           id="rule-hits"
           rows={rows}

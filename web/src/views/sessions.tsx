@@ -1,5 +1,13 @@
 import { useState } from 'preact/hooks';
-import { type LogLine, queryLogs, type SessionSummary, sessions } from '../api.ts';
+import {
+  type LogLine,
+  queryLogs,
+  type SessionSummary,
+  type SessionTree,
+  sessions,
+  sessionTree,
+  type TreeNode,
+} from '../api.ts';
 import { Drawer, Panel, Table } from '../components.tsx';
 import { q } from '../logql.ts';
 import { eventSummary, fmtDuration, fmtTime, useAsync } from '../util.ts';
@@ -15,6 +23,11 @@ export interface TimelineRow {
   duration_ms: number | undefined;
   status: string;
   agent: string;
+  /** '' for the session's main agent. */
+  agent_id: string;
+  tool_use_id: string;
+  /** Nesting: 0 for the main agent, 1 for a subagent it launched, and so on. */
+  depth: number;
   events: LogLine[];
 }
 
@@ -45,12 +58,51 @@ export function timeline(lines: LogLine[]): TimelineRow[] {
       duration_ms: undefined,
       status: hook === 'PreToolUse' ? 'no Post' : String(e['level'] ?? ''),
       agent,
+      agent_id: String(e['agent_id'] ?? ''),
+      tool_use_id: id,
+      depth: 0,
       events: [l],
     };
     if (hook === 'PreToolUse' && id) open.set(id, row);
     rows.push(row);
   }
   return rows;
+}
+
+/**
+ * Orders the rows as the delegation tree (the server's, from the session's events): each subagent's rows
+ * right under the Agent call that launched it, one level deeper; a subagent whose launch was not seen under
+ * its parent where its first event falls.
+ */
+export function nestTimeline(rows: TimelineRow[], tree: SessionTree | undefined): TimelineRow[] {
+  const byAgent = new Map<string, TimelineRow[]>();
+  for (const r of rows) {
+    const list = byAgent.get(r.agent_id);
+    if (list) list.push(r);
+    else byAgent.set(r.agent_id, [r]);
+  }
+  const out: TimelineRow[] = [];
+  const done = new Set<string>();
+  const emit = (node: TreeNode, depth: number) => {
+    done.add(node.agent_id);
+    const byCall = new Map<string, TreeNode[]>();
+    const loose: TreeNode[] = [];
+    for (const c of node.children) {
+      const call = c.delegation?.tool_use_id;
+      const launched = call ? byAgent.get(node.agent_id)?.some((r) => r.tool_use_id === call) : false;
+      if (call && launched) byCall.set(call, [...(byCall.get(call) ?? []), c]);
+      else loose.push(c);
+    }
+    for (const r of byAgent.get(node.agent_id) ?? []) {
+      while (loose.length > 0 && (loose[0]?.first_ts ?? 0) < r.ts) emit(loose.shift() as TreeNode, depth + 1);
+      out.push({ ...r, depth });
+      for (const c of byCall.get(r.tool_use_id) ?? []) emit(c, depth + 1);
+    }
+    for (const c of loose) emit(c, depth + 1);
+  };
+  if (tree) emit(tree.root, 0);
+  for (const r of rows) if (!done.has(r.agent_id)) out.push({ ...r, depth: r.agent_id ? 1 : 0 });
+  return out;
 }
 
 function copy(text: string, done: (msg: string) => void): void {
@@ -86,7 +138,11 @@ export function Sessions(p: ViewProps & { open: string; setOpen: (id: string) =>
     outside_scope: s.outside_scope,
     agents: s.agents,
   }));
-  const tl = timeline(detail.data ?? []);
+  const tree = useAsync(
+    () => (p.open ? sessionTree(p.open).catch(() => undefined) : Promise.resolve(undefined)),
+    [p.open, tick],
+  );
+  const tl = nestTimeline(timeline(detail.data ?? []), tree.data);
   const logql = q.session(p.open);
   return (
     <div class="grid">
@@ -142,7 +198,16 @@ export function Sessions(p: ViewProps & { open: string; setOpen: (id: string) =>
               {
                 key: 'agent',
                 label: 'agent',
-                render: (r) => (r.agent ? <span class="nested">{`\u21b3 ${r.agent}`}</span> : 'main'),
+                render: (r) => (
+                  <span
+                    class={r.depth > 0 ? 'nested' : ''}
+                    data-depth={r.depth}
+                    data-agent-id={r.agent_id}
+                    style={{ paddingLeft: `${r.depth * 1.2}em` }}
+                  >
+                    {r.agent_id ? `\u21b3 ${r.agent || r.agent_id}` : 'main'}
+                  </span>
+                ),
               },
               { key: 'kind', label: 'event' },
               { key: 'tool', label: 'tool' },
