@@ -162,6 +162,8 @@ export interface TreeNode {
 export interface SessionTree {
   session_id: string;
   project_name: string | null;
+  /** Machine the session ran on (metadata.host of its events). */
+  host: string | null;
   /** SessionStart source (startup, resume, clear, compact, fork), when seen. */
   source?: string;
   root: TreeNode;
@@ -180,6 +182,7 @@ interface Ev {
   level: string | null;
   success: number | null;
   project_name: string | null;
+  host: string | null;
   d: string | null;
 }
 
@@ -187,7 +190,7 @@ interface Ev {
 export function sessionTree(store: Store, pricing: Pricing, sessionId: string): SessionTree | undefined {
   const evs = store
     .select(
-      `SELECT ts, hook_event, tool_name, tool_use_id, agent_id, agent_type, level, success, project_name,
+      `SELECT ts, hook_event, tool_name, tool_use_id, agent_id, agent_type, level, success, project_name, host,
          CASE WHEN tool_name IN ('Agent', 'Task') OR hook_event IN ('SessionStart', 'SessionEnd', 'PostToolUse')
            THEN json_extract(line, '$.action_details') END AS d
        FROM events WHERE session_id = ? ORDER BY ts, seq`,
@@ -220,6 +223,7 @@ export function sessionTree(store: Store, pricing: Pricing, sessionId: string): 
   const tree: SessionTree = {
     session_id: sessionId,
     project_name: null,
+    host: null,
     root: node(''),
     total: emptySum(),
     agents: 0,
@@ -236,6 +240,7 @@ export function sessionTree(store: Store, pricing: Pricing, sessionId: string): 
     n.last_ts = e.ts;
     if (e.agent_type && !n.agent_type) n.agent_type = e.agent_type;
     if (tree.project_name === null && e.project_name) tree.project_name = e.project_name;
+    if (tree.host === null && e.host) tree.host = e.host;
     if (e.level === 'ERROR' || e.success === 0) n.errors++;
     const d = e.d !== null ? (JSON.parse(e.d) as Record<string, unknown>) : {};
     const hook = e.hook_event;

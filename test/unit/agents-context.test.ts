@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { AgentContextDeriver, attachAgentContext } from '../../src/agents/context.ts';
-import { type AgentSummary, listAgents } from '../../src/agents/fleet.ts';
+import { type AgentSummary, listAgents, sessionTree } from '../../src/agents/fleet.ts';
 import { parseRegistry, RegistryError, RegistryWatcher } from '../../src/agents/registry.ts';
 import { type NormalizeContext, normalize, ScopeCache } from '../../src/ingest/index.ts';
 import { Store } from '../../src/store/index.ts';
@@ -304,6 +304,7 @@ test('agents lists the host and the fleet identity of each agent (store over nor
       workflow_id: 'wf',
     });
     assert.deepEqual(pick(by('plain', '')), { host: 'box' }, 'a single agent has no fleet fields');
+    assert.equal(sessionTree(store, new Pricing(), 'f1')?.host, 'box', 'tree --json names the host');
   } finally {
     store.close();
   }
