@@ -2,9 +2,10 @@
  * The dashboard benchmark's data dir: `total` events of realistic sessions (the analytics benchmark's working
  * styles and misbehaviour, run through the real normalizer and security engine) spread over the last 30 days,
  * written through the audit log and the store as the collector writes them, with the analytics model trained
- * on them. Built once and kept under BENCH_DATA_DIR (default bench/results/data/) with the time it was built;
+ * on them and every session scored (the analytics command). Built once and kept under BENCH_DATA_DIR (default bench/results/data/) with the time it was built;
  * a run re-uses it and shifts nothing, so ranges are read relative to the build time (`builtAt`).
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { retrain } from '../src/analytics/analyze.ts';
@@ -14,7 +15,7 @@ import { storeRowOf } from '../src/collector/audit-to-store.ts';
 import { type DataPaths, dataPaths } from '../src/config/paths.ts';
 import { Store } from '../src/store/index.ts';
 import type { TelemetryEvent } from '../src/types.ts';
-import { REPO } from '../test/helpers.ts';
+import { CLI, REPO } from '../test/helpers.ts';
 import { BENCH_SEED, generateSessions } from './analytics-data.ts';
 
 const DAY = 86_400_000;
@@ -53,9 +54,8 @@ async function build(home: string, total: number): Promise<Manifest> {
   const store = Store.open(paths.storeFile);
   const t0 = performance.now();
   const builtAt = Date.now();
-  // About 73 events per session: the number of sessions that gives `total`, spread evenly over the span.
-  const planned = Math.max(1, Math.round(total / 73));
-  const spacing = (SPAN_DAYS * DAY - 3_600_000) / planned;
+  // Sessions start in proportion to the events written so far, so that the last ends shortly before now.
+  const spread = SPAN_DAYS * DAY - 3 * 3_600_000;
   let events = 0;
   let sessions = 0;
   for (let chunk = 0; events < total; chunk++) {
@@ -69,7 +69,7 @@ async function build(home: string, total: number): Promise<Manifest> {
     for (const s of batch) {
       if (events >= total) break;
       const take = s.events.slice(0, total - events);
-      shift(take, builtAt - SPAN_DAYS * DAY + sessions * spacing);
+      shift(take, builtAt - SPAN_DAYS * DAY + (events / total) * spread);
       rows.push(...take);
       events += take.length;
       sessions++;
@@ -86,6 +86,13 @@ async function build(home: string, total: number): Promise<Manifest> {
   audit.close();
   retrain(store, home);
   store.close();
+  // Every session scored once, as the analytics command does, so the Analytics view has its scores file.
+  const scored = spawnSync(
+    process.execPath,
+    [CLI, 'analytics', '--since', `${SPAN_DAYS + 1}d`, '--limit', '1000000', '--no-alerts', '--json'],
+    { env: { ...process.env, CLAUDE_TELEMETRY_HOME: home }, stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  if (scored.status !== 0) throw new Error(`analytics exited with ${scored.status}`);
   return { events, sessions, builtAt, buildSec: Math.round(performance.now() - t0) / 1000 };
 }
 

@@ -9,11 +9,6 @@ export interface MatrixSeries {
   metric: Labels;
   values: [number, string][];
 }
-export interface VectorSample {
-  metric: Labels;
-  value: [number, string];
-}
-
 export class ApiError extends Error {}
 
 async function get<T>(path: string, params: Record<string, string | number>): Promise<T> {
@@ -30,24 +25,19 @@ interface LokiAnswer<T> {
 
 const ns = (ms: number) => `${Math.round(ms)}000000`;
 
+/** The Loki API refuses a query longer than 30 days and 1 hour: LogQL reads the last 30 days of a longer window. */
+const LOKI_MAX_RANGE_MS = 30 * 86_400_000;
+const lokiStart = (startMs: number, endMs: number) => Math.max(startMs, endMs - LOKI_MAX_RANGE_MS);
+
 /** A metric query over [start, end] with a step in seconds: one series per label set. */
 export async function queryMatrix(query: string, startMs: number, endMs: number, stepS: number) {
   const r = await get<LokiAnswer<MatrixSeries[]>>('/loki/api/v1/query_range', {
     query,
-    start: ns(startMs),
+    start: ns(lokiStart(startMs, endMs)),
     end: ns(endMs),
     step: `${stepS}s`,
   });
   return r.data.result;
-}
-
-/** An instant metric query at `timeMs`. */
-export async function queryVector(query: string, timeMs: number) {
-  const r = await get<LokiAnswer<VectorSample[] | [number, string]>>('/loki/api/v1/query', {
-    query,
-    time: ns(timeMs),
-  });
-  return r.data.resultType === 'scalar' ? [] : (r.data.result as VectorSample[]);
 }
 
 export interface LogLine {
@@ -88,7 +78,7 @@ export async function queryLogs(
 ): Promise<LogLine[]> {
   const r = await get<LokiAnswer<Stream[]>>('/loki/api/v1/query_range', {
     query,
-    start: ns(startMs),
+    start: ns(lokiStart(startMs, endMs)),
     end: ns(endMs + 1),
     limit,
     direction,
@@ -100,7 +90,7 @@ export async function queryLogs(
 
 export async function labelValues(name: string, startMs: number, endMs: number): Promise<string[]> {
   const r = await get<{ data?: string[] }>(`/loki/api/v1/label/${encodeURIComponent(name)}/values`, {
-    start: ns(startMs),
+    start: ns(lokiStart(startMs, endMs)),
     end: ns(endMs),
   });
   return r.data ?? [];

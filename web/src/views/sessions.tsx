@@ -176,7 +176,7 @@ export function Sessions(p: ViewProps & { open: string; setOpen: (id: string) =>
           title={`Timeline of ${p.open.slice(0, 8)}`}
           id="timeline"
           error={detail.error}
-          loading={detail.loading}
+          loading={detail.loading || tree.loading}
           wide
         >
           <div class="toolbar">
