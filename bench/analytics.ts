@@ -2,14 +2,16 @@
  * Behavioural analytics on the labelled benchmark (bench/analytics-data.ts): train on a history of ordinary
  * sessions (with a little unlabelled misbehaviour in it, as real histories have), then score held-out
  * sessions, normal and misbehaving. Reports ROC AUC and precision at the top 5% for the risk score, the
- * anomaly parts alone, and a baseline of rule hits alone; scoring time per session; retraining time on
- * 10,000 sessions.
+ * anomaly parts alone, and a baseline of rule hits alone; scoring time per session; and, end to end
+ * (analytics-live.ts), retraining on 10,000 stored sessions, scoring from the store, the dashboard reader and
+ * the collector's ingest rate with and without the analytics thread.
  */
 import { rmSync } from 'node:fs';
 import { scoreSession } from '../src/analytics/analyze.ts';
-import { eventOfLine, historyOf } from '../src/analytics/history.ts';
+import { historyOf } from '../src/analytics/history.ts';
 import { train } from '../src/analytics/model.ts';
 import { BENCH_SEED, generateSessions, type LabelledSession, MISBEHAVIOUR } from './analytics-data.ts';
+import { runLiveAnalyticsBench } from './analytics-live.ts';
 import { round, stats, tempHome } from './util.ts';
 
 /** ROC AUC as the Mann-Whitney U statistic (ties count one half). */
@@ -126,29 +128,15 @@ export async function runAnalyticsBench() {
     const normalIdx = labels.flatMap((l, i) => (l ? [] : [i]));
     const falseAlerts = normalIdx.filter((i) => (columns.anomaly_risk[i] as number) >= 70).length;
 
-    // Retraining on 10,000 sessions: feature extraction from stored lines (JSON parse included) at the
-    // measured rate, plus fitting on 10,000 feature vectors.
-    const lines = events(history).map((e) => JSON.stringify(e));
-    // One warm-up pass: 10,000 sessions are ~30 times these lines, long enough for the JIT to settle.
-    const extract = () => historyOf(lines.map((l) => eventOfLine(l)).filter((e) => e !== undefined));
-    extract();
-    const t2 = performance.now();
-    const parsed = extract();
-    const extractMs = performance.now() - t2;
-    const eventsPerSession = lines.length / parsed.sessions.length;
-    const vectors = Array.from({ length: 10_000 }, (_, i) => h.sessions[i % h.sessions.length]!.features);
-    const agentVectors = Array.from({ length: 10_000 }, (_, i) => h.agents[i % h.agents.length]!.features);
-    const t3 = performance.now();
-    train(vectors, agentVectors, h.domains);
-    const fit10kMs = performance.now() - t3;
-    const extract10kMs = (extractMs / lines.length) * eventsPerSession * 10_000;
+    // Retraining, scoring and the collector's ingestion with the analytics thread, end to end.
+    const live = await runLiveAnalyticsBench([...history, ...test]);
 
     return {
       sessions: {
         history: history.length,
         test: test.length,
         test_misbehaving: labels.filter(Boolean).length,
-        events: lines.length + events(test).length,
+        events: events(history).length + events(test).length,
         generate_s: round(generateMs / 1000, 1),
       },
       model: { sessions: model.session.n, agents: model.agent.n, train_ms: round(trainMs, 0) },
@@ -156,13 +144,7 @@ export async function runAnalyticsBench() {
       per_misbehaviour: perKind,
       false_anomaly_alerts: { normal_sessions: normalIdx.length, alerts: falseAlerts },
       score_session_ms: stats(scoreTimes),
-      retrain_10k: {
-        fit_ms: round(fit10kMs, 0),
-        feature_extraction_ms_estimated: round(extract10kMs, 0),
-        events_per_session: round(eventsPerSession, 1),
-        extraction_events_per_s: round(lines.length / (extractMs / 1000), 0),
-        total_s_estimated: round((fit10kMs + extract10kMs) / 1000, 2),
-      },
+      live,
     };
   } finally {
     rmSync(home, { recursive: true, force: true });

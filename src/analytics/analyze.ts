@@ -9,7 +9,7 @@ import { type AlertChannels, type AlertConfig, AlertDispatcher, type AlertRecord
 import type { Detection } from '../detect/engine.ts';
 import type { Store } from '../store/index.ts';
 import type { TelemetryEvent } from '../types.ts';
-import { agentFeatures, type FeatureVector, featuresOf, hourlyFeatures } from './features.ts';
+import { type FeatureVector, SessionAccumulator } from './features.ts';
 import { knownBefore, readHistory } from './history.ts';
 import { type AnalyticsModel, MODEL_VERSION, type Risk, riskOf, type TrainOptions, train } from './model.ts';
 import { ScoreDb, type StoredScore } from './scores.ts';
@@ -103,29 +103,38 @@ export interface SessionReport extends GroupReport {
   hours: { hour: string; features: FeatureVector }[];
 }
 
-/** Scores one session's events against the model. */
+/** Scores one session's events (any order) against the model. */
 export function scoreSession(
   model: AnalyticsModel,
   session: string,
   events: readonly TelemetryEvent[],
 ): SessionReport {
-  const times = events.map((e) => Date.parse(e.timestamp) || 0);
-  const first = times.length > 0 ? Math.min(...times) : 0;
-  const last = times.length > 0 ? Math.max(...times) : 0;
+  const acc = new SessionAccumulator();
+  for (const e of [...events].sort((x, y) => Date.parse(x.timestamp) - Date.parse(y.timestamp))) acc.add(e);
+  return reportOf(model, session, acc);
+}
+
+/** Scores the accumulated state of a session (see SessionAccumulator) against the model. */
+export function reportOf(model: AnalyticsModel, session: string, acc: SessionAccumulator): SessionReport {
+  const empty = acc.session.events === 0;
+  const first = empty ? 0 : acc.session.first;
+  const last = empty ? 0 : acc.session.last;
   const ctx = { knownDomains: knownBefore(model.domains, first) };
-  const features = featuresOf(events, ctx);
-  const agents = [...agentFeatures(events, ctx)]
-    .filter(([, f]) => (f.tool_calls ?? 0) > 0)
-    .map(([agent, f]) => ({ agent, features: f, risk: riskOf(f, model.agent) }));
+  const features = acc.session.vector(ctx);
+  const agents: SessionReport['agents'] = [];
+  for (const [agent, a] of acc.agents) {
+    const f = a.vector(ctx);
+    if ((f.tool_calls ?? 0) > 0) agents.push({ agent, features: f, risk: riskOf(f, model.agent) });
+  }
   return {
     session,
-    project: events.find((e) => e.project_name)?.project_name ?? '',
+    project: acc.project,
     start: new Date(first).toISOString(),
     end: new Date(last).toISOString(),
     features,
     risk: riskOf(features, model.session),
     agents,
-    hours: [...hourlyFeatures(events, ctx)].map(([hour, f]) => ({ hour, features: f })),
+    hours: [...acc.hours].map(([hour, a]) => ({ hour, features: a.vector(ctx) })),
   };
 }
 

@@ -335,16 +335,26 @@ export function agentFeatures(
   return groupFeatures(events, agentOf, ctx);
 }
 
+/** The clock hour an event falls in: floor(time / 1 h) x 1 h, as an ISO time. */
+export function hourOf(e: TelemetryEvent): string {
+  return new Date(Math.floor((Date.parse(e.timestamp) || 0) / 3_600_000) * 3_600_000).toISOString();
+}
+
 /** Features per clock hour (key: the hour's start, ISO) of a list of events. */
 export function hourlyFeatures(
   events: readonly TelemetryEvent[],
   ctx: FeatureContext = {},
 ): Map<string, FeatureVector> {
-  return groupFeatures(
-    events,
-    (e) => new Date(Math.floor((Date.parse(e.timestamp) || 0) / 3_600_000) * 3_600_000).toISOString(),
-    ctx,
-  );
+  return groupFeatures(events, hourOf, ctx);
+}
+
+function accumulatorOf(groups: Map<string, FeatureAccumulator>, key: string): FeatureAccumulator {
+  let acc = groups.get(key);
+  if (!acc) {
+    acc = new FeatureAccumulator();
+    groups.set(key, acc);
+  }
+  return acc;
 }
 
 function groupFeatures(
@@ -353,16 +363,29 @@ function groupFeatures(
   ctx: FeatureContext,
 ): Map<string, FeatureVector> {
   const groups = new Map<string, FeatureAccumulator>();
-  for (const e of sortByTime(events)) {
-    const k = key(e);
-    let acc = groups.get(k);
-    if (!acc) {
-      acc = new FeatureAccumulator();
-      groups.set(k, acc);
-    }
-    acc.add(e);
-  }
+  for (const e of sortByTime(events)) accumulatorOf(groups, key(e)).add(e);
   return new Map([...groups].map(([k, acc]) => [k, acc.vector(ctx)]));
+}
+
+/**
+ * Feature state of one session: the session as a whole, each of its agents and (unless `hours` is false)
+ * each clock hour, fed one event at a time. Kept between events by the collector's scorer, so that a
+ * session in progress is scored again without reading its events again.
+ */
+export class SessionAccumulator {
+  readonly session = new FeatureAccumulator();
+  readonly agents = new Map<string, FeatureAccumulator>();
+  readonly hours = new Map<string, FeatureAccumulator>();
+  project = '';
+
+  constructor(private readonly withHours = true) {}
+
+  add(e: TelemetryEvent): void {
+    if (this.project === '' && e.project_name) this.project = e.project_name;
+    this.session.add(e);
+    accumulatorOf(this.agents, agentOf(e)).add(e);
+    if (this.withHours) accumulatorOf(this.hours, hourOf(e)).add(e);
+  }
 }
 
 /** A feature vector as numbers in FEATURES order. */

@@ -4,7 +4,7 @@
  */
 import type { Store } from '../store/index.ts';
 import type { TelemetryEvent } from '../types.ts';
-import { agentOf, FeatureAccumulator, type FeatureVector } from './features.ts';
+import { type FeatureVector, SessionAccumulator } from './features.ts';
 
 export interface GroupFeatures {
   session: string;
@@ -24,12 +24,6 @@ export interface History {
   domains: Record<string, number>;
 }
 
-interface Acc {
-  project: string;
-  acc: FeatureAccumulator;
-  agents: Map<string, FeatureAccumulator>;
-}
-
 /** Parses a stored line into one of our events; pushed foreign lines and torn JSON give undefined. */
 export function eventOfLine(line: string): TelemetryEvent | undefined {
   if (!line.startsWith('{')) return undefined;
@@ -43,31 +37,24 @@ export function eventOfLine(line: string): TelemetryEvent | undefined {
 
 /** Groups a stream of events (time order) into sessions and agents and computes their features. */
 export function historyOf(events: Iterable<TelemetryEvent>, minToolCalls = 1): History {
-  const groups = new Map<string, Acc>();
+  const groups = new Map<string, SessionAccumulator>();
   for (const e of events) {
     if (typeof e.session_id !== 'string' || e.session_id === '') continue;
     let g = groups.get(e.session_id);
     if (!g) {
-      g = { project: e.project_name ?? '', acc: new FeatureAccumulator(), agents: new Map() };
+      g = new SessionAccumulator(false);
       groups.set(e.session_id, g);
     }
-    g.acc.add(e);
-    const a = agentOf(e);
-    let aa = g.agents.get(a);
-    if (!aa) {
-      aa = new FeatureAccumulator();
-      g.agents.set(a, aa);
-    }
-    aa.add(e);
+    g.add(e);
   }
   // Sessions in order of their start, so that `new_domains` counts what no earlier session saw.
-  const ordered = [...groups].sort((x, y) => x[1].acc.first - y[1].acc.first);
+  const ordered = [...groups].sort((x, y) => x[1].session.first - y[1].session.first);
   const domains: Record<string, number> = {};
   const known = new Set<string>();
   const sessions: GroupFeatures[] = [];
   const agents: GroupFeatures[] = [];
   for (const [id, g] of ordered) {
-    const features = g.acc.vector({ knownDomains: known });
+    const features = g.session.vector({ knownDomains: known });
     for (const [agent, acc] of g.agents) {
       const f = acc.vector({ knownDomains: known });
       if (f.tool_calls! >= minToolCalls)
@@ -80,18 +67,29 @@ export function historyOf(events: Iterable<TelemetryEvent>, minToolCalls = 1): H
           features: f,
         });
     }
-    for (const d of g.acc.domainSet) {
-      if (!known.has(d)) domains[d] = g.acc.first;
+    for (const d of g.session.domainSet) {
+      if (!known.has(d)) domains[d] = g.session.first;
       known.add(d);
     }
     if (features.tool_calls! >= minToolCalls)
-      sessions.push({ session: id, project: g.project, first: g.acc.first, last: g.acc.last, features });
+      sessions.push({
+        session: id,
+        project: g.project,
+        first: g.session.first,
+        last: g.session.last,
+        features,
+      });
   }
   return { sessions, agents, domains };
 }
 
+/** Stored events in time order; only the line is read (a third of the time of reading every column). */
 function* storedEvents(store: Store, since?: number): Generator<TelemetryEvent> {
-  for (const row of store.iterateExport(since === undefined ? {} : { since })) {
+  const rows =
+    since === undefined
+      ? store.select('SELECT line FROM events ORDER BY ts, seq').iterate()
+      : store.select('SELECT line FROM events WHERE ts >= ? ORDER BY ts, seq').iterate(since);
+  for (const row of rows as IterableIterator<{ line: string }>) {
     const e = eventOfLine(row.line);
     if (e) yield e;
   }

@@ -1,8 +1,11 @@
 /**
  * Scoring as sessions progress. The scorer follows the store by its sequence numbers (only committed
- * batches are visible to it), notes which sessions received events, and scores each of them again at most
- * once per `rescoreMs`: the first events of a session are scored on the next step, a busy session every
- * `rescoreMs`. Scores go to the scores file, a session whose anomaly risk crosses the threshold alerts once,
+ * batches are visible to it) and feeds each new event into the feature state of its session, kept in memory
+ * (a session seen for the first time, or again after a quiet hour, is read from the store once). Each session
+ * that received events is scored again at most once per `rescoreMs`: the first events of a session are
+ * scored on the next step, a busy session every `rescoreMs`, and a score costs the same whatever the length
+ * of the session. Events are taken in store order, which is their time order within a session as the hook
+ * delivers them. Scores go to the scores file, a session whose anomaly risk crosses the threshold alerts once,
  * and the model is retrained when it is missing, older than `retrainHours` or when the stored sessions grew
  * by `retrainGrowth` since it was trained.
  *
@@ -13,12 +16,14 @@ import type { AlertChannels, AlertConfig } from '../detect/alerts.ts';
 import type { Store } from '../store/index.ts';
 import {
   AnomalyAlerter,
+  reportOf,
   retrain,
   SavedModel,
   type SessionReport,
-  scoreSession,
   storedScoreOf,
 } from './analyze.ts';
+import { SessionAccumulator } from './features.ts';
+import { eventOfLine } from './history.ts';
 import { type AnalyticsModel, MIN_HISTORY } from './model.ts';
 import type { ScoreDb, StoredScore } from './scores.ts';
 
@@ -57,19 +62,33 @@ const TRAINED_SESSIONS_KEY = 'trained_store_sessions';
 const RECENT_MS = 24 * 3_600_000;
 const RECENT_LIMIT = 500;
 /** Store rows read per query while following the store. */
-const FOLLOW_PAGE = 20_000;
+const FOLLOW_PAGE = 5_000;
+/** Sessions whose feature state is kept in memory; the least recently active beyond it are let go. */
+const MAX_LIVE = 2_000;
+/** A session quiet for this long is let go (its state is read from the store again if it resumes). */
+const IDLE_MS = 3_600_000;
+
+/** A session followed by the scorer: its feature state, complete up to store seq `seq`. */
+interface LiveSession {
+  acc: SessionAccumulator;
+  seq: number;
+  /** When it last received events, and when it was last scored (now() ms). */
+  touched: number;
+  scored?: number;
+}
 /** A cold-start model is retrained once this many more sessions are stored. */
 const COLD_STEP = 5;
 
 export class LiveScorer {
   private readonly saved: SavedModel;
   private cursor: number | undefined;
-  /** Sessions with events not yet scored, and when each was last scored. */
+  /** Sessions with events not yet scored. */
   private readonly dirty = new Set<string>();
-  private readonly lastScored = new Map<string, number>();
+  private readonly live = new Map<string, LiveSession>();
   private readonly alerter: AnomalyAlerter;
   private readonly now: () => number;
   private readonly follow;
+  private readonly sessionRows;
 
   constructor(
     private readonly store: Store,
@@ -81,7 +100,10 @@ export class LiveScorer {
     this.saved = new SavedModel(home);
     this.alerter = new AnomalyAlerter(home, db, opts.alertConfig, opts.channels, opts.log);
     this.follow = store.select(
-      'SELECT seq, session_id FROM events WHERE seq > ? AND session_id IS NOT NULL ORDER BY seq LIMIT ?',
+      'SELECT seq, session_id, line FROM events WHERE seq > ? AND session_id IS NOT NULL ORDER BY seq LIMIT ?',
+    );
+    this.sessionRows = store.select(
+      'SELECT line FROM events WHERE session_id = ? AND seq <= ? ORDER BY ts, seq',
     );
   }
 
@@ -121,23 +143,59 @@ export class LiveScorer {
         this.markRecent();
       }
     }
-    if (max < this.cursor) this.cursor = max;
+    if (max < this.cursor) {
+      // The store was rebuilt (its seqs start again): what is kept in memory may not match it any more.
+      this.cursor = max;
+      this.live.clear();
+    }
     const before = this.dirty.size;
+    const now = this.now();
     while (this.cursor < max) {
-      const rows = this.follow.all(this.cursor, FOLLOW_PAGE) as { seq: number; session_id: string }[];
+      const rows = this.follow.all(this.cursor, FOLLOW_PAGE) as {
+        seq: number;
+        session_id: string;
+        line: string;
+      }[];
       if (rows.length === 0) break;
-      for (const r of rows) if (r.session_id !== '') this.dirty.add(r.session_id);
-      this.cursor = (rows[rows.length - 1] as { seq: number }).seq;
+      const upTo = (rows[rows.length - 1] as { seq: number }).seq;
+      for (const r of rows) {
+        if (r.session_id === '') continue;
+        const known = this.live.get(r.session_id);
+        // A session seen for the first time (or again after being let go) is read from the store up to this
+        // page, this row included; a followed one takes the new event.
+        const st = known ?? this.load(r.session_id, upTo);
+        if (known && r.seq > st.seq) {
+          const e = eventOfLine(r.line);
+          if (e) st.acc.add(e);
+          st.seq = r.seq;
+        }
+        st.touched = now;
+        this.dirty.add(r.session_id);
+      }
+      this.cursor = upTo;
     }
     this.cursor = Math.max(this.cursor, max);
     this.db.setMeta(SEQ_KEY, this.cursor);
     return this.dirty.size - before;
   }
 
+  /** A session's feature state from its stored events up to store seq `upTo`, kept for what follows. */
+  private load(session: string, upTo: number): LiveSession {
+    const acc = new SessionAccumulator();
+    for (const r of this.sessionRows.iterate(session, upTo) as IterableIterator<{ line: string }>) {
+      const e = eventOfLine(r.line);
+      if (e) acc.add(e);
+    }
+    const st: LiveSession = { acc, seq: upTo, touched: this.now() };
+    this.live.set(session, st);
+    return st;
+  }
+
   private markRecent(): void {
     for (const s of this.store.sessions({ since: this.now() - RECENT_MS, limit: RECENT_LIMIT })) {
       this.dirty.add(s.session_id);
-      this.lastScored.delete(s.session_id);
+      const st = this.live.get(s.session_id);
+      if (st) st.scored = undefined;
     }
   }
 
@@ -150,8 +208,8 @@ export class LiveScorer {
     const ageH = (this.now() - Date.parse(model.trainedAt)) / 3_600_000;
     if (ageH >= this.opts.retrainHours) return `model ${Math.floor(ageH)} h old`;
     if (!Number.isFinite(at)) {
-      // Trained elsewhere (the `analytics` command): growth counts from now.
-      this.db.setMeta(TRAINED_SESSIONS_KEY, stored);
+      // Trained elsewhere (the `analytics` command): growth counts from the larger of its history and now.
+      this.db.setMeta(TRAINED_SESSIONS_KEY, Math.max(stored, model.session.n));
       return undefined;
     }
     if (model.session.coldStart && stored >= at + COLD_STEP) return `${stored - at} new sessions`;
@@ -197,13 +255,13 @@ export class LiveScorer {
     const rows: StoredScore[] = [];
     for (const session of this.dirty) {
       if (performance.now() - start > budget) break;
-      const last = this.lastScored.get(session);
-      if (last !== undefined && now - last < this.opts.rescoreMs) continue;
+      const known = this.live.get(session);
+      if (known?.scored !== undefined && now - known.scored < this.opts.rescoreMs) continue;
       const t = performance.now();
+      const st = known ?? this.load(session, this.cursor ?? 0);
       this.dirty.delete(session);
-      this.lastScored.set(session, now);
-      const events = this.store.timeline(session);
-      const report = scoreSession(model, session, events);
+      st.scored = now;
+      const report = reportOf(model, session, st.acc);
       times.push(performance.now() - t);
       // A session without a tool call has nothing to say yet.
       if ((report.features.tool_calls ?? 0) === 0) continue;
@@ -211,13 +269,18 @@ export class LiveScorer {
       rows.push(storedScoreOf(report, model, now));
     }
     this.db.put(rows);
-    this.forgetIdle(now);
+    this.letGo(now);
     return { scored, times };
   }
 
-  /** Keeps the last-scored times of sessions that are not quiet for long. */
-  private forgetIdle(now: number): void {
-    if (this.lastScored.size < 10_000) return;
-    for (const [s, t] of this.lastScored) if (now - t > 10 * this.opts.rescoreMs) this.lastScored.delete(s);
+  /** Lets go of sessions quiet for an hour, and of the least recently active beyond MAX_LIVE. */
+  private letGo(now: number): void {
+    for (const [s, st] of this.live)
+      if (now - st.touched > IDLE_MS && !this.dirty.has(s)) this.live.delete(s);
+    if (this.live.size <= MAX_LIVE) return;
+    const quiet = [...this.live]
+      .filter(([s]) => !this.dirty.has(s))
+      .sort((a, b) => a[1].touched - b[1].touched);
+    for (const [s] of quiet.slice(0, this.live.size - Math.floor(MAX_LIVE * 0.8))) this.live.delete(s);
   }
 }
