@@ -177,7 +177,7 @@ function eventsWhere(w: Window): { sql: string; params: unknown[] } {
 }
 
 /** The q-quantile of sorted values, interpolated between ranks as LogQL's quantile_over_time does. */
-export function quantile(sorted: readonly number[], q: number): number {
+export function quantile(sorted: ArrayLike<number>, q: number): number {
   if (sorted.length === 0) return Number.NaN;
   const rank = q * (sorted.length - 1);
   const lo = Math.floor(rank);
@@ -185,124 +185,6 @@ export function quantile(sorted: readonly number[], q: number): number {
   const w = rank - lo;
   return (sorted[lo] as number) * (1 - w) + (sorted[hi] as number) * w;
 }
-
-/** The k largest counts, ties by name; only the candidates at or above the k-th count are named. */
-function topOf<K>(m: Map<K, number>, name: (key: K) => string, k = 10) {
-  const counts = Float64Array.from(m.values()).sort();
-  const cut = counts.length === 0 ? 0 : (counts[Math.max(0, counts.length - k)] as number);
-  const out: { value: string; count: number }[] = [];
-  for (const [key, count] of m) if (count >= cut) out.push({ value: name(key), count });
-  return out.sort((a, b) => b.count - a.count || (a.value < b.value ? -1 : 1)).slice(0, k);
-}
-
-function bump<K>(m: Map<K, number>, k: K): void {
-  m.set(k, (m.get(k) ?? 0) + 1);
-}
-
-/**
- * The Overview's figures over a window, from events in any order: totals by type, tool (PreToolUse),
- * project, outside the project; active sessions; activity per step by type (points at start + k step
- * counting (t - step, t], as a LogQL range query evaluates); tool durations (PostToolUse) p50/p95; top files
- * and commands (PreToolUse). Values are keys of type K (strings, or ids of interned strings) named at the end.
- */
-class OverviewAccumulator<K> {
-  total = 0;
-  outside = 0;
-  readonly sessions = new Set<K>();
-  readonly byType = new Map<K, number>();
-  readonly byTool = new Map<K, number>();
-  readonly byProject = new Map<K, number>();
-  readonly files = new Map<K, number>();
-  readonly commands = new Map<K, number>();
-  readonly durations = new Map<K, number[]>();
-  readonly activity = new Map<K, Float64Array>();
-  readonly points: number;
-
-  constructor(
-    private readonly w: Window,
-    private readonly stepMs: number,
-    /** The key of no value, and of the two hook events that matter. */
-    private readonly k: { none: K; pre: K; post: K },
-  ) {
-    this.points = Math.floor((w.end - w.start) / stepMs) + 1;
-  }
-
-  /** Lowest event time (exclusive) that counts: the first activity point covers (start - step, start]. */
-  get low(): number {
-    return this.w.start - this.stepMs;
-  }
-
-  add(
-    ts: number,
-    session: K,
-    project: K,
-    type: K,
-    hook: K,
-    tool: K,
-    outside: boolean,
-    duration: number,
-    file: K,
-    command: K,
-  ): void {
-    const step = Math.ceil((ts - this.w.start) / this.stepMs);
-    if (step >= 0 && step < this.points) {
-      let series = this.activity.get(type);
-      if (!series) {
-        series = new Float64Array(this.points);
-        this.activity.set(type, series);
-      }
-      series[step] = (series[step] as number) + 1;
-    }
-    if (ts <= this.w.start || ts > this.w.end) return;
-    const none = this.k.none;
-    this.total++;
-    if (outside) this.outside++;
-    if (session !== none) this.sessions.add(session);
-    bump(this.byType, type);
-    bump(this.byProject, project);
-    if (hook === this.k.pre) {
-      if (tool !== none) bump(this.byTool, tool);
-      if (file !== none) bump(this.files, file);
-      if (command !== none) bump(this.commands, command);
-    } else if (hook === this.k.post && !Number.isNaN(duration)) {
-      const list = this.durations.get(tool);
-      if (list) list.push(duration);
-      else this.durations.set(tool, [duration]);
-    }
-  }
-
-  report(source: 'index' | 'store', name: (k: K) => string) {
-    const counts = (m: Map<K, number>) => [...m].map(([k, value]) => ({ label: name(k), value }));
-    const tools = [...this.durations].map(([tool, list]) => {
-      const xs = Array.from(Float64Array.from(list).sort());
-      return { tool: name(tool), calls: xs.length, p50_ms: quantile(xs, 0.5), p95_ms: quantile(xs, 0.95) };
-    });
-    tools.sort((a, b) => b.p95_ms - a.p95_ms);
-    const start = this.w.start;
-    const activity = [...this.activity].map(([type, points]) => ({
-      metric: type === this.k.none ? {} : { event_type: name(type) },
-      values: Array.from(points).flatMap((n, i) =>
-        n > 0 ? [[(start + i * this.stepMs) / 1000, String(n)] as [number, string]] : [],
-      ),
-    }));
-    return {
-      source,
-      total: this.total,
-      outside: this.outside,
-      activeSessions: this.sessions.size,
-      byType: counts(this.byType),
-      byTool: counts(this.byTool),
-      byProject: counts(this.byProject),
-      stepMs: this.stepMs,
-      activity,
-      durations: tools,
-      topFiles: topOf(this.files, name),
-      topCommands: topOf(this.commands, name),
-    };
-  }
-}
-
-export type OverviewReport = ReturnType<OverviewAccumulator<string>['report']>;
 
 const OVERVIEW_COLUMNS =
   'ts, session_id, project_name, agent_type, event_type, hook_event, tool_name, outside_scope, duration_ms, file_path, command';
@@ -320,35 +202,7 @@ type OverviewSqlRow = [
   string | null,
 ];
 
-/** The Overview's figures read from the store (windows the index does not cover). */
-export function overviewFromStore(store: Store, w: Window, stepMs: number): OverviewReport {
-  const acc = new OverviewAccumulator<string>(w, stepMs, {
-    none: '',
-    pre: 'PreToolUse',
-    post: 'PostToolUse',
-  });
-  const f = eventsWhere({ ...w, start: acc.low });
-  const rows = store
-    .select(`SELECT ${OVERVIEW_COLUMNS} FROM events INDEXED BY events_ts WHERE ${f.sql}`)
-    .raw(true)
-    .iterate(...f.params) as Iterable<OverviewSqlRow>;
-  for (const r of rows)
-    acc.add(
-      r[0],
-      r[1] ?? '',
-      r[2] ?? '',
-      r[4] ?? '',
-      r[5] ?? '',
-      r[6] ?? '',
-      r[7] === 1,
-      r[8] ?? Number.NaN,
-      r[9] ?? '',
-      r[10] ?? '',
-    );
-  return acc.report('store', (k) => k);
-}
-
-/** Interned strings: id per distinct value, -1 for none. */
+/** Interned strings of one column: id per distinct value, -1 for none. */
 class Strings {
   private readonly ids = new Map<string, number>();
   readonly values: string[] = [];
@@ -365,72 +219,69 @@ class Strings {
   of(id: number): string {
     return id < 0 ? '' : (this.values[id] as string);
   }
-  /** The id of a stored value; -1 for '', -2 for a value never stored. */
+  /** The id of a stored value; -1 for '', -2 for a value never stored (which no row has). */
   find(v: string): number {
     return v === '' ? -1 : (this.ids.get(v) ?? -2);
   }
 }
 
-const INDEX_FIELDS = ['session', 'project', 'agent', 'type', 'hook', 'tool', 'file', 'command'] as const;
+/** The string columns, in the order of OVERVIEW_COLUMNS after ts. */
+const FIELDS = ['session', 'project', 'agent', 'type', 'hook', 'tool'] as const;
+type Field = (typeof FIELDS)[number] | 'file' | 'command';
+
+/** Counts per id of a column (slot 0 is "none"), as label / value rows. */
+function counted(counts: Float64Array, s: Strings) {
+  const out: { label: string; value: number }[] = [];
+  for (let i = 0; i < counts.length; i++)
+    if ((counts[i] as number) > 0) out.push({ label: s.of(i - 1), value: counts[i] as number });
+  return out;
+}
+
+/** The k largest counts, ties by name; only the candidates at or above the k-th count are named. */
+function topOf(counts: Int32Array, s: Strings, k = 10) {
+  const sorted = Int32Array.from(counts).sort();
+  const cut = Math.max(1, sorted.length === 0 ? 1 : (sorted[Math.max(0, sorted.length - k)] as number));
+  const out: { value: string; count: number }[] = [];
+  for (let i = 0; i < counts.length; i++)
+    if ((counts[i] as number) >= cut) out.push({ value: s.of(i), count: counts[i] as number });
+  return out.sort((a, b) => b.count - a.count || (a.value < b.value ? -1 : 1)).slice(0, k);
+}
 
 /**
- * The columns the Overview counts, for every event of the last `keepMs` (31 days by default, so every preset
- * range), in memory: typed arrays (about 60 bytes per event) brought up to date by store seq before each
- * answer, so an Overview over a million events is one pass over arrays instead of a scan of the store.
- * The first read goes in slices of `slice` rows, giving way to the collector between them.
+ * The columns the Overview counts, one typed array each (strings interned per column), and the Overview's
+ * figures over a window in one pass over them: totals by type, tool (PreToolUse), project, outside the
+ * project; active sessions; activity per step by type (points at start + k step counting (t - step, t], as a
+ * LogQL range query evaluates); tool durations (PostToolUse) p50/p95; top files and commands (PreToolUse).
  */
-export class EventIndex {
-  private n = 0;
-  private seq = 0;
-  private ts = new Float64Array(0);
-  private duration = new Float64Array(0);
-  private outside = new Uint8Array(0);
-  private readonly cols = new Map<(typeof INDEX_FIELDS)[number], Int32Array>(
-    INDEX_FIELDS.map((f) => [f, new Int32Array(0)]),
-  );
-  private readonly strings = new Strings();
-  private running: Promise<void> | undefined;
-  /** Events before this time (ms) are not kept. */
-  from = 0;
+class EventColumns {
+  protected n = 0;
+  protected ts = new Float64Array(0);
+  protected duration = new Float64Array(0);
+  protected outside = new Uint8Array(0);
+  protected readonly cols = new Map<Field, Int32Array>();
+  protected readonly strings = new Map<Field, Strings>();
 
-  constructor(
-    private readonly store: Store,
-    private readonly keepMs = 31 * 86_400_000,
-    private readonly slice = 20_000,
-  ) {}
+  constructor() {
+    for (const f of [...FIELDS, 'file', 'command'] as Field[]) {
+      this.cols.set(f, new Int32Array(0));
+      this.strings.set(f, new Strings());
+    }
+  }
 
   get size(): number {
     return this.n;
   }
 
-  update(): Promise<void> {
-    this.running ??= this.catchUp().finally(() => {
-      this.running = undefined;
-    });
-    return this.running;
+  protected col(f: Field): Int32Array {
+    return this.cols.get(f) as Int32Array;
   }
 
-  /** Drops the events that have aged out of what the index keeps. */
-  private prune(): void {
-    this.from = Date.now() - this.keepMs;
-    let k = 0;
-    for (let i = 0; i < this.n; i++) {
-      if ((this.ts[i] as number) < this.from) continue;
-      if (k !== i) {
-        this.ts[k] = this.ts[i] as number;
-        this.duration[k] = this.duration[i] as number;
-        this.outside[k] = this.outside[i] as number;
-        for (const c of this.cols.values()) c[k] = c[i] as number;
-      }
-      k++;
-    }
-    this.n = k;
+  protected str(f: Field): Strings {
+    return this.strings.get(f) as Strings;
   }
 
-  /** Room for `more` rows: pruning first, growing only when that is not enough. */
-  private reserve(more: number): void {
-    if (this.n + more <= this.ts.length) return;
-    this.prune();
+  /** Room for `more` rows. */
+  protected reserve(more: number): void {
     if (this.n + more <= this.ts.length) return;
     const cap = Math.max(this.n + more, this.ts.length * 2, 4096);
     const widen = <T extends Float64Array | Int32Array | Uint8Array>(a: T, make: (n: number) => T): T => {
@@ -448,6 +299,203 @@ export class EventIndex {
       );
   }
 
+  /** Appends rows read with OVERVIEW_COLUMNS. */
+  append(rows: readonly OverviewSqlRow[]): void {
+    this.reserve(rows.length);
+    const cols = FIELDS.map((f) => [this.col(f), this.str(f)] as const);
+    const [file, files] = [this.col('file'), this.str('file')];
+    const [command, commands] = [this.col('command'), this.str('command')];
+    for (const r of rows) {
+      const i = this.n++;
+      this.ts[i] = r[0];
+      for (let c = 0; c < cols.length; c++) {
+        const [col, s] = cols[c] as (typeof cols)[number];
+        col[i] = s.id(r[c + 1] as string | null);
+      }
+      this.outside[i] = r[7] === 1 ? 1 : 0;
+      this.duration[i] = r[8] ?? Number.NaN;
+      file[i] = files.id(r[9]);
+      command[i] = commands.id(r[10]);
+    }
+  }
+
+  /** Keeps the rows for which `keep(ts)` holds. */
+  protected retain(keep: (ts: number) => boolean): void {
+    let k = 0;
+    for (let i = 0; i < this.n; i++) {
+      if (!keep(this.ts[i] as number)) continue;
+      if (k !== i) {
+        this.ts[k] = this.ts[i] as number;
+        this.duration[k] = this.duration[i] as number;
+        this.outside[k] = this.outside[i] as number;
+        for (const c of this.cols.values()) c[k] = c[i] as number;
+      }
+      k++;
+    }
+    this.n = k;
+  }
+
+  overview(w: Window, stepMs: number, source: 'index' | 'store') {
+    const [session, project, agent, type, hook, tool] = FIELDS.map((f) => this.col(f)) as Int32Array[] as [
+      Int32Array,
+      Int32Array,
+      Int32Array,
+      Int32Array,
+      Int32Array,
+      Int32Array,
+    ];
+    const [file, command] = [this.col('file'), this.col('command')];
+    const size = (f: Field) => this.str(f).values.length;
+    const want = (f: Field, v: string | undefined) => (v === undefined ? undefined : this.str(f).find(v));
+    const [wProject, wSession, wAgent] = [
+      want('project', w.project),
+      want('session', w.session),
+      want('agent', w.agent),
+    ];
+    const pre = this.str('hook').find('PreToolUse');
+    const post = this.str('hook').find('PostToolUse');
+    const points = Math.floor((w.end - w.start) / stepMs) + 1;
+    const nTypes = size('type') + 1;
+    const activity = new Float64Array(points * nTypes);
+    const byType = new Float64Array(nTypes);
+    const byProject = new Float64Array(size('project') + 1);
+    const byTool = new Float64Array(size('tool') + 1);
+    const seen = new Uint8Array(size('session'));
+    const files = new Int32Array(size('file'));
+    const commands = new Int32Array(size('command'));
+    const durations: number[][] = Array.from({ length: size('tool') + 1 }, () => []);
+    let total = 0;
+    let outside = 0;
+    let sessions = 0;
+    const { ts, duration } = this;
+    const lo = w.start - stepMs;
+    for (let i = 0; i < this.n; i++) {
+      const t = ts[i] as number;
+      if (t <= lo || t > w.end) continue;
+      if (wProject !== undefined && project[i] !== wProject) continue;
+      if (wSession !== undefined && session[i] !== wSession) continue;
+      if (wAgent !== undefined && agent[i] !== wAgent) continue;
+      const ty = (type[i] as number) + 1;
+      const k = Math.ceil((t - w.start) / stepMs);
+      if (k >= 0 && k < points) activity[ty * points + k] = (activity[ty * points + k] as number) + 1;
+      if (t <= w.start) continue;
+      total++;
+      if (this.outside[i] === 1) outside++;
+      const se = session[i] as number;
+      if (se >= 0 && seen[se] === 0) {
+        seen[se] = 1;
+        sessions++;
+      }
+      byType[ty] = (byType[ty] as number) + 1;
+      const pr = (project[i] as number) + 1;
+      byProject[pr] = (byProject[pr] as number) + 1;
+      const h = hook[i] as number;
+      const to = (tool[i] as number) + 1;
+      if (h === pre) {
+        if (to > 0) byTool[to] = (byTool[to] as number) + 1;
+        const fi = file[i] as number;
+        if (fi >= 0) files[fi] = (files[fi] as number) + 1;
+        const co = command[i] as number;
+        if (co >= 0) commands[co] = (commands[co] as number) + 1;
+      } else if (h === post) {
+        const d = duration[i] as number;
+        if (!Number.isNaN(d)) (durations[to] as number[]).push(d);
+      }
+    }
+    const types = this.str('type');
+    const tools = this.str('tool');
+    const series: { metric: Record<string, string>; values: [number, string][] }[] = [];
+    for (let ty = 0; ty < nTypes; ty++) {
+      const values: [number, string][] = [];
+      for (let k = 0; k < points; k++) {
+        const v = activity[ty * points + k] as number;
+        if (v > 0) values.push([(w.start + k * stepMs) / 1000, String(v)]);
+      }
+      if (values.length > 0)
+        series.push({ metric: ty === 0 ? {} : { event_type: types.of(ty - 1) }, values });
+    }
+    const timing = durations.flatMap((list, to) => {
+      if (list.length === 0) return [];
+      const xs = Float64Array.from(list).sort();
+      return [
+        { tool: tools.of(to - 1), calls: xs.length, p50_ms: quantile(xs, 0.5), p95_ms: quantile(xs, 0.95) },
+      ];
+    });
+    timing.sort((a, b) => b.p95_ms - a.p95_ms);
+    return {
+      source,
+      total,
+      outside,
+      activeSessions: sessions,
+      byType: counted(byType, types),
+      byTool: counted(byTool, tools),
+      byProject: counted(byProject, this.str('project')),
+      stepMs,
+      activity: series,
+      durations: timing,
+      topFiles: topOf(files, this.str('file')),
+      topCommands: topOf(commands, this.str('command')),
+    };
+  }
+}
+
+export type OverviewReport = ReturnType<EventColumns['overview']>;
+
+/** The Overview's figures read from the store (windows the index does not cover). */
+export function overviewFromStore(store: Store, w: Window, stepMs: number): OverviewReport {
+  const cols = new EventColumns();
+  const f = eventsWhere({ ...w, start: w.start - stepMs });
+  const stmt = store
+    .select(`SELECT ${OVERVIEW_COLUMNS} FROM events INDEXED BY events_ts WHERE ${f.sql}`)
+    .raw(true);
+  let batch: OverviewSqlRow[] = [];
+  for (const r of stmt.iterate(...f.params) as Iterable<OverviewSqlRow>) {
+    batch.push(r);
+    if (batch.length === 10_000) {
+      cols.append(batch);
+      batch = [];
+    }
+  }
+  cols.append(batch);
+  return cols.overview(w, stepMs, 'store');
+}
+
+/**
+ * The Overview's columns for every event of the last `keepMs` (31 days by default, so every preset range), in
+ * memory (about 60 bytes per event), brought up to date by store seq before each answer, so an Overview over
+ * a million events is one pass over arrays instead of a scan of the store. The first read goes in slices of
+ * `slice` rows, giving way to the collector between them.
+ */
+export class EventIndex extends EventColumns {
+  private seq = 0;
+  private running: Promise<void> | undefined;
+  /** Events before this time (ms) are not kept. */
+  from = 0;
+
+  constructor(
+    private readonly store: Store,
+    private readonly keepMs = 31 * 86_400_000,
+    private readonly slice = 20_000,
+  ) {
+    super();
+  }
+
+  update(): Promise<void> {
+    this.running ??= this.catchUp().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  /** Drops what has aged out before growing. */
+  protected override reserve(more: number): void {
+    if (this.n + more > this.ts.length) {
+      this.from = Date.now() - this.keepMs;
+      this.retain((ts) => ts >= this.from);
+    }
+    super.reserve(more);
+  }
+
   private async catchUp(): Promise<void> {
     const top = this.store.maxSeq();
     if (top < this.seq) {
@@ -461,75 +509,15 @@ export class EventIndex {
       .raw(true);
     while (this.seq < top) {
       const to = Math.min(top, this.seq + this.slice);
-      const rows = stmt.all(this.seq, to, this.from) as OverviewSqlRow[];
-      this.reserve(rows.length);
-      const [session, project, agent, type, hook, tool, file, command] = INDEX_FIELDS.map(
-        (f) => this.cols.get(f) as Int32Array,
-      ) as Int32Array[];
-      const str = this.strings;
-      for (const r of rows) {
-        const i = this.n++;
-        this.ts[i] = r[0];
-        (session as Int32Array)[i] = str.id(r[1]);
-        (project as Int32Array)[i] = str.id(r[2]);
-        (agent as Int32Array)[i] = str.id(r[3]);
-        (type as Int32Array)[i] = str.id(r[4]);
-        (hook as Int32Array)[i] = str.id(r[5]);
-        (tool as Int32Array)[i] = str.id(r[6]);
-        this.outside[i] = r[7] === 1 ? 1 : 0;
-        this.duration[i] = r[8] ?? Number.NaN;
-        (file as Int32Array)[i] = str.id(r[9]);
-        (command as Int32Array)[i] = str.id(r[10]);
-      }
+      this.append(stmt.all(this.seq, to, this.from) as OverviewSqlRow[]);
       this.seq = to;
       if (this.seq < top) await new Promise((r) => setImmediate(r));
     }
   }
 
-  /** The Overview's figures for a window that starts inside what the index keeps: one pass over the arrays. */
-  overview(w: Window, stepMs: number): OverviewReport {
-    const str = this.strings;
-    const acc = new OverviewAccumulator<number>(w, stepMs, {
-      none: -1,
-      pre: str.find('PreToolUse'),
-      post: str.find('PostToolUse'),
-    });
-    const col = (f: (typeof INDEX_FIELDS)[number]) => this.cols.get(f) as Int32Array;
-    const [session, project, agent, type, hook, tool, file, command] = INDEX_FIELDS.map(col) as [
-      Int32Array,
-      Int32Array,
-      Int32Array,
-      Int32Array,
-      Int32Array,
-      Int32Array,
-      Int32Array,
-      Int32Array,
-    ];
-    // A filter on a value never seen matches nothing (-2 equals no id).
-    const want = (v: string | undefined) => (v === undefined ? undefined : str.find(v));
-    const [wProject, wSession, wAgent] = [want(w.project), want(w.session), want(w.agent)];
-    const { ts, duration, outside } = this;
-    const lo = acc.low;
-    for (let i = 0; i < this.n; i++) {
-      const t = ts[i] as number;
-      if (t <= lo || t > w.end) continue;
-      if (wProject !== undefined && project[i] !== wProject) continue;
-      if (wSession !== undefined && session[i] !== wSession) continue;
-      if (wAgent !== undefined && agent[i] !== wAgent) continue;
-      acc.add(
-        t,
-        session[i] as number,
-        project[i] as number,
-        type[i] as number,
-        hook[i] as number,
-        tool[i] as number,
-        outside[i] === 1,
-        duration[i] as number,
-        file[i] as number,
-        command[i] as number,
-      );
-    }
-    return acc.report('index', (k) => str.of(k));
+  /** The Overview's figures for a window that starts inside what the index keeps. */
+  overviewOf(w: Window, stepMs: number): OverviewReport {
+    return this.overview(w, stepMs, 'index');
   }
 }
 
@@ -716,7 +704,7 @@ export function dashboardApiRoutes(router: Router, ctx: DashboardApiContext): Ro
       await events.update();
       const report =
         w.start - stepMs >= events.from
-          ? events.overview(w, stepMs)
+          ? events.overviewOf(w, stepMs)
           : overviewFromStore(ctx.store, w, stepMs);
       return sendJson(req, res, report);
     })

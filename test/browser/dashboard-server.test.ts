@@ -1,4 +1,7 @@
-/** The dashboard's HTTP server on the demo data: same-origin Loki routes, its two views, and its safety checks. */
+/**
+ * The dashboard's HTTP server on the demo data: same-origin Loki routes, its own routes (the Overview's index
+ * against a scan of the store and LogQL), and its safety checks.
+ */
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, before, test } from 'node:test';
@@ -11,6 +14,7 @@ import {
   type DashboardServer,
   startDashboardServer,
 } from '../../src/server/dashboard.ts';
+import { EventIndex, overviewFromStore } from '../../src/server/dashboard-api.ts';
 import { Store } from '../../src/store/index.ts';
 import { cli, tempPaths } from '../helpers.ts';
 
@@ -175,4 +179,110 @@ test('config: the dashboard section has defaults and names a bad key', () => {
     /dashboard\.token must be a string of at least 16/,
   );
   assert.throws(() => parseConfig({ dashboard: { bogus: 1 } }), /known here: enabled, host, port, token/);
+});
+
+/** An instant LogQL query over the whole demo day, as {labels -> value}. */
+function logql(query: string, at: number): Map<string, number> {
+  const r = new QueryEngine(store).instantQuery({
+    query,
+    time: BigInt(at) * 1_000_000n,
+    limit: 100,
+    direction: 'backward',
+    categorizeLabels: false,
+  } as never) as { data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
+  return new Map(r.data.result.map((s) => [Object.values(s.metric).join(','), Number(s.value[1])]));
+}
+
+test('the Overview route answers from its index what a scan of the store and LogQL give', async () => {
+  const end = Math.ceil(Date.now() / 60_000) * 60_000;
+  const w = { start: end - 86_400_000, end };
+  const index = new EventIndex(store, 31 * 86_400_000, 7);
+  await index.update();
+  assert.ok(index.size > 0);
+  const session = store.sessions({ limit: 1 })[0]?.session_id as string;
+  for (const f of [{}, { project: 'acme-webapp' }, { session }, { agent: 'Explore' }, { project: 'none' }])
+    for (const step of [60_000, 900_000])
+      assert.deepEqual(
+        { ...index.overviewOf({ ...w, ...f }, step), source: '' },
+        { ...overviewFromStore(store, { ...w, ...f }, step), source: '' },
+        JSON.stringify(f),
+      );
+  const o = index.overviewOf(w, 900_000);
+  const sel = '{service="claude-telemetry"}';
+  assert.equal(o.total, logql(`sum(count_over_time(${sel}[1d]))`, end).get(''));
+  assert.equal(
+    o.activeSessions,
+    logql(`count(sum by (session_id) (count_over_time(${sel}[1d])))`, end).get(''),
+  );
+  assert.deepEqual(
+    new Map(o.byTool.map((t) => [t.label, t.value])),
+    logql(`sum by (tool) (count_over_time({service="claude-telemetry", hook_event="PreToolUse"}[1d]))`, end),
+  );
+  const q = (p: number) =>
+    logql(
+      `quantile_over_time(${p}, {service="claude-telemetry", hook_event="PostToolUse"} | json | duration_ms != "" | unwrap duration_ms | __error__="" [1d]) by (tool)`,
+      end,
+    );
+  assert.ok(o.durations.length > 0);
+  assert.deepEqual(new Map(o.durations.map((d) => [d.tool, d.p50_ms])), q(0.5));
+  assert.deepEqual(new Map(o.durations.map((d) => [d.tool, d.p95_ms])), q(0.95));
+  assert.deepEqual(
+    new Map(o.topCommands.map((c) => [c.value, c.count])),
+    logql(
+      `topk(10, sum by (action_details_command) (count_over_time({service="claude-telemetry", hook_event="PreToolUse"} | json | action_details_command != "" [1d])))`,
+      end,
+    ),
+  );
+  // Counts per step, as a LogQL range query evaluates them.
+  const activity = new Map(
+    o.activity.map((s) => [s.metric['event_type'] ?? '', s.values.reduce((a, v) => a + Number(v[1]), 0)]),
+  );
+  const range = new QueryEngine(store).rangeQuery({
+    query: `sum by (event_type) (count_over_time(${sel}[15m]))`,
+    start: BigInt(w.start) * 1_000_000n,
+    end: BigInt(w.end) * 1_000_000n,
+    stepMs: 900_000,
+    limit: 100,
+    direction: 'backward',
+    categorizeLabels: false,
+  } as never) as { data: { result: { metric: Record<string, string>; values: [number, string][] }[] } };
+  assert.deepEqual(
+    activity,
+    new Map(
+      range.data.result.map((s) => [
+        s.metric['event_type'] ?? '',
+        s.values.reduce((a, v) => a + Number(v[1]), 0),
+      ]),
+    ),
+  );
+});
+
+test('the dashboard routes: security hits equal the stored detections, session-tree and analytics refuse bad input', async () => {
+  const sec = JSON.parse((await get(`/api/dashboard/security?start=0&end=${Date.now() + 60_000}`)).body) as {
+    total: number;
+    bySeverity: Record<string, number>;
+    sessions: { hits: number }[];
+  };
+  const stored = store
+    .query({ limit: 100_000 })
+    .reduce((n, e) => n + ((e as { detections?: unknown[] }).detections?.length ?? 0), 0);
+  assert.ok(stored > 0, 'the demo has rule hits');
+  assert.equal(sec.total, stored);
+  assert.equal(
+    Object.values(sec.bySeverity).reduce((a, b) => a + b, 0),
+    stored,
+  );
+  assert.equal(
+    sec.sessions.reduce((a, s) => a + s.hits, 0),
+    stored,
+  );
+  assert.equal((await get('/api/dashboard/session-tree')).status, 400);
+  assert.equal((await get('/api/dashboard/session-tree?session=ffffffff-none')).status, 404);
+  assert.equal((await get('/api/dashboard/overview?start=10&end=5')).status, 400);
+  assert.equal((await get('/api/dashboard/overview?start=0&end=86400000000&step=1000')).status, 400);
+  assert.equal((await get('/api/dashboard/analytics/session')).status, 400);
+  const a = JSON.parse((await get('/api/dashboard/analytics?start=0')).body) as {
+    status: { message: string };
+  };
+  assert.ok(a.status.message.length > 0, 'the analytics status says why it is empty');
 });
