@@ -21,7 +21,6 @@
  * changed the file underneath it.
  */
 
-import { createHash } from 'node:crypto';
 import {
   closeSync,
   fdatasyncSync,
@@ -36,6 +35,7 @@ import { open as openAsync } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
+import { sha256Hex } from '../sha256.ts';
 import type { TelemetryEvent } from '../types.ts';
 import { canonicalJson } from './canonical.ts';
 import {
@@ -96,10 +96,6 @@ const ENTRY_KEYS = 'event,hash,prev,seq,ts,v';
 /** The canonical text that is hashed, given the event already in canonical form. */
 function hashedText(eventCanonical: string, prev: string, seq: number, ts: string): string {
   return `{"event":${eventCanonical},"prev":"${prev}","seq":${seq},"ts":${JSON.stringify(ts)},"v":1}`;
-}
-
-function sha256Hex(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
 /** Recompute an entry's hash from its fields (the stored `hash` is ignored). */
@@ -483,13 +479,8 @@ export class AuditLog {
         throw new TypeError(`event ${String(event?.id)} cannot be audited: ${(err as Error).message}`);
       }
       const rest = `"prev":"${prev}","seq":${seq},"ts":${tsJson},"v":1}`;
-      const hash = createHash('sha256')
-        .update(HASH_PREFIX)
-        .update('{"event":')
-        .update(ev)
-        .update(',')
-        .update(rest)
-        .digest('hex');
+      // One-shot hash of one string: cheaper than a Hash object per entry.
+      const hash = sha256Hex(`${HASH_PREFIX}{"event":${ev},${rest}`);
       text += `{"event":${ev},"hash":"${hash}",${rest}\n`;
       entries[i] = withEventJson({ v: 1, seq, ts, prev, event, hash }, ev);
       prev = hash;

@@ -2,12 +2,13 @@ import { type FSWatcher, renameSync, watch, writeFileSync } from 'node:fs';
 import { AuditLog } from '../audit/index.ts';
 import { installHook } from '../capture/install.ts';
 import * as spool from '../capture/spool.ts';
-import { SpoolIO } from '../capture/spool-io.ts';
 import type { Config } from '../config/config.ts';
 import type { DataPaths } from '../config/paths.ts';
 import { openStoreChecked } from '../ops/store-repair.ts';
 import { type RunningSinks, type SinkStatus, startSinks } from '../sinks/index.ts';
 import type { Store } from '../store/index.ts';
+import type { WireStoreRow } from './audit-to-store.ts';
+import { CollectorIO } from './io.ts';
 import { Pipeline, type PipelineCounters, TELEMETRY_VERSION } from './pipeline.ts';
 
 const WATCH_DEBOUNCE_MS = 5;
@@ -45,7 +46,7 @@ export class Collector {
   private recovered = 0;
   private readonly startedAt = new Date().toISOString();
   private idleWaiters: (() => void)[] = [];
-  private io: SpoolIO | undefined;
+  private io: CollectorIO | undefined;
   private inflight: Promise<void> | undefined;
   private sinks: RunningSinks | undefined;
   /** Where the HTTP API listens, when the process serving this collector runs one (for `status`). */
@@ -221,9 +222,11 @@ export class Collector {
   }
 
   /**
-   * Ingests up to `maxBatches` batches of ready files. The next batch is read by the spool I/O worker while
-   * this thread processes the current one, and committed files are removed in the background. Returns true
-   * when files remain and the pass made progress.
+   * Ingests up to `maxBatches` batches of ready files. Three stages overlap: the I/O worker reads batch k+1
+   * and inserts batch k-1 into the store while this thread normalizes, judges and audits batch k. Files are
+   * removed (in the background) only once their batch is in the store. At most two batches wait for their
+   * insert, and every insert has settled when this returns. Returns true when files remain and the pass made
+   * progress.
    */
   private async ingestSome(maxBatches: number): Promise<boolean> {
     const io = this.io ?? this.startIO();
@@ -235,21 +238,47 @@ export class Collector {
       slices.push(names.slice(i, i + size));
     }
     let progress = false;
-    let next = io.read(slices[0] as string[], this.pipeline.maxBytes);
-    for (let k = 0; k < slices.length; k++) {
-      const read = await next;
-      if (this.stopped) return false;
-      const following = slices[k + 1];
-      if (following) next = io.read(following, this.pipeline.maxBytes);
-      const { res, done } = this.pipeline.ingestRead((slices[k] as string[]).length, read);
-      io.remove(done);
-      if (res.stored > 0) {
-        this.lastAppendAt = Date.now();
-        this.sinks?.notify();
+    const inserting: Promise<void>[] = [];
+    // Inserts are chained: a batch goes to the store only after the one before it got there, so a failed
+    // insert leaves no later batch in the store and recovery (from the store's highest audit seq) has no gap.
+    let chain: Promise<unknown> = Promise.resolve();
+    const insert = (rows: WireStoreRow[]) => {
+      const p = chain.then(() => io.insert(rows));
+      chain = p;
+      return p;
+    };
+    let readError: unknown;
+    try {
+      let next = io.read(slices[0] as string[], this.pipeline.maxBytes);
+      for (let k = 0; k < slices.length; k++) {
+        const read = await next;
+        if (this.stopped) break;
+        const following = slices[k + 1];
+        if (following) next = io.read(following, this.pipeline.maxBytes);
+        const batch = this.pipeline
+          .ingestReadVia((slices[k] as string[]).length, read, insert)
+          .then(({ res, done }) => {
+            io.remove(done);
+            if (res.stored > 0) {
+              this.lastAppendAt = Date.now();
+              this.sinks?.notify();
+            }
+            if (done.length > 0 || res.quarantined > 0) progress = true;
+          });
+        // Handled here at once (a rejection surfaces below); an unobserved one would end the process.
+        batch.catch(() => {});
+        inserting.push(batch);
+        if (inserting.length >= 2) await inserting[inserting.length - 2];
       }
-      if (done.length > 0 || res.quarantined > 0) progress = true;
+    } catch (err) {
+      readError = err;
     }
-    return progress && names.length > slices.length * size;
+    // Nothing is left in flight, also when a batch failed: the caller heals from the audit log next.
+    const settled = await Promise.allSettled(inserting);
+    const failed = settled.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
+    if (readError !== undefined) throw readError;
+    if (failed) throw failed.reason;
+    return !this.stopped && progress && names.length > slices.length * size;
   }
 
   /** Ingests everything in the spool through the worker (benchmarks, tests); resolves with events stored. */
@@ -260,8 +289,8 @@ export class Collector {
     return this.pipeline.counters.stored - before;
   }
 
-  private startIO(): SpoolIO {
-    this.io = new SpoolIO(this.paths, this.log);
+  private startIO(): CollectorIO {
+    this.io = new CollectorIO(this.paths, this.log, this.store);
     return this.io;
   }
 

@@ -1,14 +1,17 @@
 /**
- * Worker thread for spool file I/O. Reading a spool file costs four system calls and removing it one more;
- * done here, on another core, they overlap with the collector's parse -> audit -> store work instead of
- * adding to it. The worker only reads and unlinks: every decision (quarantine, commit, what to delete and
- * when) stays on the collector's thread.
+ * Worker thread for the collector's I/O. Reading a spool file costs four system calls and removing it one
+ * more, and a SQLite insert touches the events table and its indexes; done here, on another core, they
+ * overlap with the collector's parse -> detect -> audit work on the next batch instead of adding to it.
+ * The worker only reads, inserts what it is given and unlinks: every decision (quarantine, dedupe, the
+ * audit append, what to delete and when) stays on the collector's thread.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { readRecord, remove } from '../capture/spool.ts';
 import type { DataPaths } from '../config/paths.ts';
+import { Store } from '../store/index.ts';
 import { QuarantineError } from '../types.ts';
-import { readRecord, remove } from './spool.ts';
-import type { SpoolIORequest, SpoolIOResponse, WireRecord } from './spool-io.ts';
+import { rowOfWire } from './audit-to-store.ts';
+import type { IORequest, IOResponse, WireRecord } from './io.ts';
 
 const paths = (workerData as { paths: DataPaths }).paths;
 
@@ -35,13 +38,29 @@ function read(names: string[], maxBytes: number): WireRecord[] {
   return out;
 }
 
-parentPort?.on('message', (req: SpoolIORequest) => {
-  let res: SpoolIOResponse;
+// Opened on the first insert: a worker that only reads (tests, tools) never touches the store.
+let store: Store | undefined;
+
+function handle(req: IORequest): IOResponse {
+  switch (req.op) {
+    case 'read':
+      return { id: req.id, records: read(req.names, req.maxBytes) };
+    case 'remove':
+      return { id: req.id, removed: remove(paths, req.names) };
+    case 'insert':
+      store ??= Store.open(paths.storeFile);
+      return { id: req.id, inserted: store.insertBatch(req.rows.map(rowOfWire)) };
+    case 'close':
+      store?.close();
+      store = undefined;
+      return { id: req.id, closed: true };
+  }
+}
+
+parentPort?.on('message', (req: IORequest) => {
+  let res: IOResponse;
   try {
-    res =
-      req.op === 'read'
-        ? { id: req.id, records: read(req.names, req.maxBytes) }
-        : { id: req.id, removed: remove(paths, req.names) };
+    res = handle(req);
   } catch (err) {
     res = { id: req.id, error: (err as Error)?.message ?? String(err) };
   }

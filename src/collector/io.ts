@@ -1,26 +1,32 @@
 /**
- * Spool reads and removals off the collector's thread (see spool-io-worker.ts for why). If the worker
- * cannot start or dies, every call falls back to doing the same work synchronously on the calling thread:
- * slower, never wrong.
+ * The collector's I/O off its main thread (see io-worker.ts for why): spool reads and removals, and the
+ * store inserts of batches already in the audit log. If the worker cannot start or dies, every call falls
+ * back to doing the same work synchronously on the calling thread: slower, never wrong.
  */
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { readRecord, remove, scopeOf } from '../capture/spool.ts';
 import type { DataPaths } from '../config/paths.ts';
+import type { InsertResult, Store } from '../store/index.ts';
 import { type FleetEnv, QuarantineError, type SpoolRecord } from '../types.ts';
-import { readRecord, remove, scopeOf } from './spool.ts';
+import { rowOfWire, type WireStoreRow } from './audit-to-store.ts';
 
-export type SpoolIORequest =
+export type IORequest =
   | { id: number; op: 'read'; names: string[]; maxBytes: number }
-  | { id: number; op: 'remove'; names: string[] };
+  | { id: number; op: 'remove'; names: string[] }
+  | { id: number; op: 'insert'; rows: WireStoreRow[] }
+  | { id: number; op: 'close' };
 
 export type WireRecord =
   | { name: string; mtimeMs: number; projectDir: string | null; body: Uint8Array; fleet?: FleetEnv }
   | { name: string; quarantine: string }
   | { name: string; error: string };
 
-export type SpoolIOResponse =
+export type IOResponse =
   | { id: number; records: WireRecord[] }
   | { id: number; removed: number }
+  | { id: number; inserted: InsertResult }
+  | { id: number; closed: true }
   | { id: number; error: string };
 
 export interface ReadResult {
@@ -30,36 +36,43 @@ export interface ReadResult {
 }
 
 interface Waiter {
-  resolve: (r: SpoolIOResponse) => void;
+  resolve: (r: IOResponse) => void;
   reject: (e: Error) => void;
 }
 
-export class SpoolIO {
+export class CollectorIO {
   private worker: Worker | undefined;
   private nextId = 1;
   private readonly waiters = new Map<number, Waiter>();
   private readonly removing = new Set<string>();
   private readonly removals = new Set<Promise<unknown>>();
 
+  /**
+   * `store` is the collector's own connection: the fallback for inserts when the worker is gone. The worker
+   * opens a second connection to the same file (WAL: one writer at a time, readers never blocked).
+   */
   constructor(
     private readonly paths: DataPaths,
     private readonly log: (msg: string) => void = () => {},
+    private readonly store?: Store,
   ) {
     try {
       const w = startWorker(paths);
-      w.on('message', (res: SpoolIOResponse) => {
+      w.on('message', (res: IOResponse) => {
         const waiter = this.waiters.get(res.id);
         this.waiters.delete(res.id);
         if (this.waiters.size === 0) w.unref();
         waiter?.resolve(res);
       });
-      w.on('error', (err) => this.lose(`spool I/O worker failed: ${err.message}`));
-      w.on('exit', (code) => this.lose(`spool I/O worker exited (${code})`));
+      w.on('error', (err) => this.lose(`collector I/O worker failed: ${err.message}`));
+      w.on('exit', (code) => this.lose(`collector I/O worker exited (${code})`));
       // Referenced only while a call is in flight: an idle worker never keeps the process alive.
       w.unref();
       this.worker = w;
     } catch (err) {
-      this.log(`spool I/O worker unavailable (${(err as Error).message}); reading on the main thread`);
+      this.log(
+        `collector I/O worker unavailable (${(err as Error).message}); doing its work on the main thread`,
+      );
     }
   }
 
@@ -101,18 +114,39 @@ export class SpoolIO {
     void done.finally(() => this.removals.delete(done));
   }
 
+  /**
+   * Inserts a batch of audit entries into the store. Batches are applied in call order (the worker handles
+   * one message at a time). An error from SQLite (disk full, I/O) rejects: the caller heals from the audit
+   * log, as after any failed batch. Only a worker that cannot answer at all makes this thread do it.
+   */
+  async insert(rows: WireStoreRow[]): Promise<InsertResult> {
+    if (this.worker) {
+      let res: IOResponse | undefined;
+      try {
+        res = await this.call({ id: 0, op: 'insert', rows });
+      } catch (err) {
+        if (this.worker) throw err;
+      }
+      if (res && 'inserted' in res) return res.inserted;
+    }
+    if (!this.store) throw new Error('no store to insert into');
+    return this.store.insertBatch(rows.map(rowOfWire));
+  }
+
   async flush(): Promise<void> {
     while (this.removals.size > 0) await Promise.all([...this.removals]);
   }
 
   async close(): Promise<void> {
     await this.flush();
+    // Let the worker close its store connection (a clean WAL handover) before it is stopped.
+    if (this.worker) await this.call({ id: 0, op: 'close' }).catch(() => undefined);
     const w = this.worker;
     this.worker = undefined;
     if (w) await w.terminate();
   }
 
-  private call(req: SpoolIORequest): Promise<SpoolIOResponse> {
+  private call(req: IORequest): Promise<IOResponse> {
     const w = this.worker;
     if (!w) return Promise.reject(new Error('no worker'));
     const id = this.nextId++;
@@ -121,7 +155,7 @@ export class SpoolIO {
       w.ref();
       w.postMessage({ ...req, id });
     }).then((res) => {
-      const r = res as SpoolIOResponse;
+      const r = res as IOResponse;
       if ('error' in r) throw new Error(r.error);
       return r;
     });
@@ -165,9 +199,9 @@ export class SpoolIO {
  */
 function startWorker(paths: DataPaths): Worker {
   if (!import.meta.url.endsWith('.ts')) {
-    return new Worker(new URL('./spool-io-worker.js', import.meta.url), { workerData: { paths } });
+    return new Worker(new URL('./io-worker.js', import.meta.url), { workerData: { paths } });
   }
-  const src = new URL('./spool-io-worker.ts', import.meta.url).href;
+  const src = new URL('./io-worker.ts', import.meta.url).href;
   const boot = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(src)}); });`;
   return new Worker(boot, { eval: true, workerData: { paths } });
 }

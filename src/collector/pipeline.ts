@@ -2,18 +2,18 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { AgentIngest } from '../agents/ingest.ts';
-import type { AuditLog } from '../audit/index.ts';
+import type { AuditEntry, AuditLog } from '../audit/index.ts';
 import { isOptedOut } from '../capture/settings.ts';
 import * as spool from '../capture/spool.ts';
-import { type ReadResult, readSync } from '../capture/spool-io.ts';
 import type { Config } from '../config/config.ts';
 import type { DataPaths } from '../config/paths.ts';
 import { IngestDetection } from '../detect/ingest.ts';
 import { type NormalizeContext, normalize, redactString, ScopeCache } from '../ingest/index.ts';
-import type { Store } from '../store/index.ts';
+import type { InsertResult, Store } from '../store/index.ts';
 import { QuarantineError, type SpoolRecord, type TelemetryEvent } from '../types.ts';
-import { copyAuditToStore, storeRowOf } from './audit-to-store.ts';
+import { copyAuditToStore, storeRowOf, type WireStoreRow, wireRowOf } from './audit-to-store.ts';
 import { ClaudeVersionLookup } from './claude-version.ts';
+import { type ReadResult, readSync } from './io.ts';
 
 export const TELEMETRY_VERSION = '0.1.0';
 
@@ -127,6 +127,13 @@ export class Pipeline {
     const res: BatchResult = { files, stored: 0, duplicates: 0, quarantined: 0, optedOut: 0 };
     const done: string[] = [];
     if (files === 0) return { res, done };
+    this.commit(this.prepare(read, res, done), res);
+    this.count(res);
+    return { res, done };
+  }
+
+  /** Quarantines the unreadable files, then normalizes and judges the rest; fills `done` as it goes. */
+  private prepare(read: ReadResult, res: BatchResult, done: string[]): TelemetryEvent[] {
     for (const f of read.failures) this.quarantine(f.name, f.err, res);
     const records = spool.sortRecords(read.records);
     // Symlinks and git roots may change between batches; within one batch one answer per path is enough.
@@ -148,9 +155,32 @@ export class Pipeline {
       this.detection.apply(ev, rec);
       events.push(ev);
     }
-    this.commit(events, res);
-    this.count(res);
-    return { res, done };
+    return events;
+  }
+
+  /**
+   * ingestRead with the store insert handed to `insert` (the spool I/O worker), so this thread can go on
+   * normalizing the next batch while SQLite writes this one. Everything up to the audit append (fsync) runs
+   * now, on this thread and in batch order; `insert` must apply batches in the order it is called. The
+   * returned promise settles once the batch is in the store: only then may its spool files be removed.
+   */
+  ingestReadVia(
+    files: number,
+    read: ReadResult,
+    insert: (rows: WireStoreRow[]) => Promise<InsertResult>,
+  ): Promise<{ res: BatchResult; done: string[] }> {
+    const res: BatchResult = { files, stored: 0, duplicates: 0, quarantined: 0, optedOut: 0 };
+    const done: string[] = [];
+    if (files === 0) return Promise.resolve({ res, done });
+    const events = this.prepare(read, res, done);
+    const staged = this.stage(events, res);
+    const finish = (r: InsertResult | undefined) => {
+      if (staged && r) this.finish(staged.fresh, r, res);
+      this.count(res);
+      return { res, done };
+    };
+    if (!staged) return Promise.resolve(finish(undefined));
+    return insert(staged.entries.map(wireRowOf)).then(finish);
   }
 
   /**
@@ -165,6 +195,19 @@ export class Pipeline {
   }
 
   private commit(events: readonly TelemetryEvent[], res: BatchResult): void {
+    const staged = this.stage(events, res);
+    if (!staged) return;
+    this.finish(staged.fresh, this.store.insertBatch(staged.entries.map(storeRowOf)), res);
+  }
+
+  /**
+   * The first half of a commit: drop duplicates (within the batch and against the store), append the rest
+   * to the audit log (fsync'd on return). Undefined when nothing is new.
+   */
+  private stage(
+    events: readonly TelemetryEvent[],
+    res: BatchResult,
+  ): { fresh: TelemetryEvent[]; entries: AuditEntry[] } | undefined {
     const seen = new Set<string>();
     const unique: TelemetryEvent[] = [];
     for (const ev of events) {
@@ -177,9 +220,12 @@ export class Pipeline {
     const known = this.store.existingIds(unique.map((e) => e.id));
     const fresh = known.size === 0 ? unique : unique.filter((e) => !known.has(e.id));
     res.duplicates += unique.length - fresh.length;
-    if (fresh.length === 0) return;
-    const entries = this.audit.append(fresh);
-    const r = this.store.insertBatch(entries.map(storeRowOf));
+    if (fresh.length === 0) return undefined;
+    return { fresh, entries: this.audit.append(fresh) };
+  }
+
+  /** The second half, once the store holds the batch. */
+  private finish(fresh: readonly TelemetryEvent[], r: InsertResult, res: BatchResult): void {
     res.stored = r.inserted;
     res.duplicates += r.duplicates;
     for (const ev of fresh) this.agents.stored(ev);

@@ -4,9 +4,9 @@
  * Input that cannot become an event throws QuarantineError; nothing else escapes.
  */
 import { isUtf8 } from 'node:buffer';
-import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 import { applyAgentContext } from '../agents/context.ts';
+import { sha256Hex } from '../sha256.ts';
 import {
   type ActionDetails,
   type Level,
@@ -46,7 +46,7 @@ const sharedCache = new ScopeCache({ maxAgeMs: 2000 });
 
 /** Stable event id: the same spool file (name + bytes) always yields the same id. */
 export function eventIdFor(rec: SpoolRecord): string {
-  return createHash('sha256').update(`${rec.name}\n`).update(rec.body).digest('hex').slice(0, 32);
+  return sha256Hex(Buffer.concat([Buffer.from(`${rec.name}\n`), rec.body])).slice(0, 32);
 }
 
 const HOOK_NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;

@@ -5,7 +5,8 @@
  * URLs, patterns and paths are kept. In 'full' capture everything is kept. Either way every string that
  * is kept is secret-redacted, in the same pass.
  */
-import { createHash } from 'node:crypto';
+
+import { sha256Hex } from '../sha256.ts';
 import { isPlaceholderValue, isSecretKey, redactString, truncateField } from './redact.ts';
 
 export type CaptureMode = 'metadata' | 'full';
@@ -49,7 +50,7 @@ export function digest(s: string | Buffer): Digest {
   const d: Digest = {
     size: typeof s === 'string' ? Buffer.byteLength(s, 'utf8') : s.length,
     lines: countLines(s),
-    sha256: createHash('sha256').update(s).digest('hex'),
+    sha256: sha256Hex(s),
   };
   if (typeof s === 'string' && s.length > 64) {
     lastInput = s;

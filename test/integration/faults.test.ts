@@ -7,6 +7,7 @@ import { rmSync } from 'node:fs';
 import { after, test } from 'node:test';
 import { AuditLog, verifyAudit } from '../../src/audit/index.ts';
 import { Collector } from '../../src/collector/collector.ts';
+import { CollectorIO } from '../../src/collector/io.ts';
 import { DEFAULT_CONFIG } from '../../src/config/config.ts';
 import type { DataPaths } from '../../src/config/paths.ts';
 import { Store } from '../../src/store/index.ts';
@@ -65,18 +66,29 @@ test('store fails after the audit append: recovery fills the store, the retry ap
     ...DEFAULT_CONFIG,
     ingest: { ...DEFAULT_CONFIG.ingest, batchSize: 100 },
   });
+  // The first insert fails, whichever thread does it: the I/O worker (the usual path) or this one.
   const real = c.store.insertBatch.bind(c.store);
+  const realViaWorker = CollectorIO.prototype.insert;
   let failures = 0;
+  const fail = () => {
+    failures++;
+    return new Error('SQLITE_FULL: database or disk is full');
+  };
   c.store.insertBatch = (rows) => {
-    if (failures < 1) {
-      failures++;
-      throw new Error('SQLITE_FULL: database or disk is full');
-    }
+    if (failures < 1) throw fail();
     return real(rows);
   };
-  c.start();
-  assert.ok(await waitFor(() => spoolCount(paths) === 0, 20_000), 'spool drained after the fault');
-  await c.stop();
+  CollectorIO.prototype.insert = function (rows) {
+    if (failures < 1) return Promise.reject(fail());
+    return realViaWorker.call(this, rows);
+  };
+  try {
+    c.start();
+    assert.ok(await waitFor(() => spoolCount(paths) === 0, 20_000), 'spool drained after the fault');
+    await c.stop();
+  } finally {
+    CollectorIO.prototype.insert = realViaWorker;
+  }
   assert.equal(failures, 1);
   await check(paths, 250);
 });

@@ -4,14 +4,14 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { installHook } from '../../src/capture/install.ts';
 import * as spool from '../../src/capture/spool.ts';
-import { readSync, SpoolIO } from '../../src/capture/spool-io.ts';
+import { CollectorIO, readSync } from '../../src/collector/io.ts';
 import { QuarantineError } from '../../src/types.ts';
 import { tempPaths, writeSpoolFiles } from '../helpers.ts';
 
-const paths = tempPaths('spool-io');
+const paths = tempPaths('collector-io');
 installHook(paths);
 const logs: string[] = [];
-const io = new SpoolIO(paths, (m) => logs.push(m));
+const io = new CollectorIO(paths, (m) => logs.push(m));
 after(() => io.close());
 
 test('the worker reads records exactly as the synchronous reader does', async () => {
