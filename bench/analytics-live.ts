@@ -7,6 +7,7 @@
  * - what the analytics thread costs ingestion: events/s through the collector with and without it running.
  */
 import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { analyticsDir, modelFile, retrain, scoreSession, storedScoreOf } from '../src/analytics/analyze.ts';
 import { AnalyticsReader } from '../src/analytics/report.ts';
 import { ScoreDb } from '../src/analytics/scores.ts';
@@ -66,9 +67,12 @@ export async function runLiveAnalyticsBench(sessions: readonly LabelledSession[]
 
     // Retraining as the analytics thread does it, on its own read-only connection.
     const ro = Store.open(paths.storeFile, { readonly: true });
+    const load = loadavg()[0] as number;
+    const cpu0 = process.cpuUsage();
     const t1 = performance.now();
     const model = retrain(ro, paths.home);
     const retrainMs = performance.now() - t1;
+    const cpu = process.cpuUsage(cpu0);
 
     // Scoring as the live scorer does: the session's events read from the store, scored, the score kept.
     const db = ScoreDb.open(paths.home);
@@ -111,6 +115,8 @@ export async function runLiveAnalyticsBench(sessions: readonly LabelledSession[]
       events,
       fill_store_s: round(fillMs / 1000, 1),
       retrain_10k_s: round(retrainMs / 1000, 2),
+      retrain_10k_cpu_s: round((cpu.user + cpu.system) / 1e6, 2),
+      load_average_before_retrain: round(load, 1),
       model_sessions: model.session.n,
       model_agents: model.agent.n,
       score_session_from_store_ms: stats(times),

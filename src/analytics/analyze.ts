@@ -9,7 +9,7 @@ import { type AlertChannels, type AlertConfig, AlertDispatcher, type AlertRecord
 import type { Detection } from '../detect/engine.ts';
 import type { Store } from '../store/index.ts';
 import type { TelemetryEvent } from '../types.ts';
-import { type FeatureVector, SessionAccumulator } from './features.ts';
+import { type FeatureVector, SessionAccumulator, sortByTime } from './features.ts';
 import { knownBefore, readHistory } from './history.ts';
 import { type AnalyticsModel, MODEL_VERSION, type Risk, riskOf, type TrainOptions, train } from './model.ts';
 import { ScoreDb, type StoredScore } from './scores.ts';
@@ -110,7 +110,7 @@ export function scoreSession(
   events: readonly TelemetryEvent[],
 ): SessionReport {
   const acc = new SessionAccumulator();
-  for (const e of [...events].sort((x, y) => Date.parse(x.timestamp) - Date.parse(y.timestamp))) acc.add(e);
+  for (const e of sortByTime(events)) acc.add(e);
   return reportOf(model, session, acc);
 }
 

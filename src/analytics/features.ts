@@ -144,6 +144,113 @@ export interface FeatureContext {
   knownDomains?: ReadonlySet<string>;
 }
 
+type Severity = 'critical' | 'high' | 'medium' | 'low';
+
+/** What a tool call (PreToolUse) brings to the features. */
+interface CallFacts {
+  kind: 'read' | 'edit' | 'bash' | 'web' | 'agent' | 'other';
+  toolUseId: string | undefined;
+  outside: boolean;
+  file: string | undefined;
+  /** The file's directory and the search path, when there are. */
+  dirs: string[];
+  programs: string[];
+  delete: boolean;
+  network: boolean;
+  hosts: string[];
+  sensitive: boolean;
+  /** (tool, target), for repeated identical calls. */
+  key: string;
+}
+
+/**
+ * What one event brings to the features, worked out once: an event feeds its session, its agent and its
+ * hour window, and the text tests (paths, commands, URLs) are the costly part.
+ */
+export interface EventFacts {
+  /** Event time (ms; 0 when unparsable). */
+  t: number;
+  agent: string | undefined;
+  severities: Severity[];
+  prompt: boolean;
+  call: CallFacts | undefined;
+  post: { failed: boolean; toolUseId: string | undefined; durationMs: number | undefined } | undefined;
+}
+
+function kindOf(tool: string): CallFacts['kind'] {
+  if (READ_TOOLS.has(tool)) return 'read';
+  if (EDIT_TOOLS.has(tool)) return 'edit';
+  if (BASH_TOOLS.has(tool)) return 'bash';
+  if (WEB_TOOLS.has(tool)) return 'web';
+  return AGENT_TOOLS.has(tool) ? 'agent' : 'other';
+}
+
+function callFacts(e: TelemetryEvent): CallFacts {
+  const tool = e.tool_name ?? '';
+  const d = e.action_details ?? {};
+  const texts: string[] = [];
+  const dirs: string[] = [];
+  let file: string | undefined;
+  for (const key of ['file_path', 'search_path'] as const) {
+    const p = d[key];
+    if (typeof p === 'string' && p !== '') {
+      texts.push(p);
+      // A file's directory counts as a directory touched; a search path is a directory itself.
+      if (key === 'file_path') {
+        file = p;
+        dirs.push(dirOf(p));
+      } else dirs.push(p);
+    }
+  }
+  if (Array.isArray(d.outside_paths))
+    for (const p of d.outside_paths) if (typeof p === 'string') texts.push(p);
+  const command = typeof d.command === 'string' ? d.command : '';
+  if (command !== '') texts.push(command);
+  const url = typeof d.url === 'string' ? d.url : '';
+  const target = command || (d.file_path as string | undefined) || url || d.search_pattern || d.query || '';
+  return {
+    kind: kindOf(tool),
+    toolUseId: typeof e.tool_use_id === 'string' ? e.tool_use_id : undefined,
+    outside: d.outside_project_scope === true,
+    file,
+    dirs,
+    programs: command === '' ? [] : programsOf(command),
+    delete: command !== '' && DELETE_COMMAND.test(command),
+    network: command !== '' && NETWORK_COMMAND.test(command),
+    hosts: hostsOf(`${url} ${command}`),
+    sensitive: texts.some((x) => SENSITIVE_PATH.test(x)),
+    key: `${tool}\u0000${String(target)}`,
+  };
+}
+
+export function factsOf(e: TelemetryEvent): EventFacts {
+  const ts = Date.parse(e.timestamp);
+  const severities: Severity[] = [];
+  for (const d of e.detections ?? []) {
+    const s = d.severity;
+    severities.push(s === 'critical' || s === 'high' || s === 'medium' ? s : 'low');
+  }
+  const hook = e.hook_event;
+  const isPost = POST_EVENTS.has(hook);
+  return {
+    t: Number.isFinite(ts) ? ts : 0,
+    agent: typeof e.agent_id === 'string' && e.agent_id !== '' ? e.agent_id : undefined,
+    severities,
+    prompt: hook === 'UserPromptSubmit',
+    call: hook === 'PreToolUse' ? callFacts(e) : undefined,
+    post: isPost
+      ? {
+          failed: hook === 'PostToolUseFailure' || e.success === false,
+          toolUseId: typeof e.tool_use_id === 'string' ? e.tool_use_id : undefined,
+          durationMs:
+            typeof e.duration_ms === 'number' && Number.isFinite(e.duration_ms) && e.duration_ms >= 0
+              ? e.duration_ms
+              : undefined,
+        }
+      : undefined,
+  };
+}
+
 /** Feature state of one group of events, fed one event at a time in time order. */
 export class FeatureAccumulator {
   first = Number.POSITIVE_INFINITY;
@@ -179,83 +286,59 @@ export class FeatureAccumulator {
   private readonly severity = { critical: 0, high: 0, medium: 0, low: 0 };
 
   add(e: TelemetryEvent): void {
-    const ts = Date.parse(e.timestamp);
-    const t = Number.isFinite(ts) ? ts : 0;
+    this.addFacts(factsOf(e));
+  }
+
+  /** Adds an event from its facts (see factsOf), for callers feeding one event to several groups. */
+  addFacts(f: EventFacts): void {
+    const t = f.t;
     this.events++;
     if (t < this.first) this.first = t;
     if (t > this.last) this.last = t;
-    if (typeof e.agent_id === 'string' && e.agent_id !== '') this.agents.add(e.agent_id);
-    for (const d of e.detections ?? []) {
-      const s = d.severity;
-      if (s === 'critical' || s === 'high' || s === 'medium') this.severity[s]++;
-      else this.severity.low++;
-    }
-    const hook = e.hook_event;
-    if (hook === 'UserPromptSubmit') this.prompts++;
-    else if (hook === 'PreToolUse') this.pre(e, t);
-    else if (POST_EVENTS.has(hook)) this.post(e, t);
+    if (f.agent !== undefined) this.agents.add(f.agent);
+    for (const s of f.severities) this.severity[s]++;
+    if (f.prompt) this.prompts++;
+    else if (f.call) this.pre(f.call, t);
+    else if (f.post) this.post(f.post, t);
   }
 
-  private pre(e: TelemetryEvent, t: number): void {
-    const tool = e.tool_name ?? '';
-    const d = e.action_details ?? {};
+  private pre(c: CallFacts, t: number): void {
     this.toolCalls++;
     this.callTimes.push(t);
     const minute = Math.floor(t / 60_000);
     this.perMinute.set(minute, (this.perMinute.get(minute) ?? 0) + 1);
-    if (typeof e.tool_use_id === 'string') this.pending.set(e.tool_use_id, t);
-    if (READ_TOOLS.has(tool)) this.reads++;
-    else if (EDIT_TOOLS.has(tool)) this.edits++;
-    else if (BASH_TOOLS.has(tool)) this.bash++;
-    else if (WEB_TOOLS.has(tool)) {
+    if (c.toolUseId !== undefined) this.pending.set(c.toolUseId, t);
+    if (c.kind === 'read') this.reads++;
+    else if (c.kind === 'edit') this.edits++;
+    else if (c.kind === 'bash') this.bash++;
+    else if (c.kind === 'web') {
       this.web++;
       this.webRequests++;
-    } else if (AGENT_TOOLS.has(tool)) this.agentCalls++;
-    if (d.outside_project_scope === true) this.outside++;
-    const texts: string[] = [];
-    for (const key of ['file_path', 'search_path'] as const) {
-      const p = d[key];
-      if (typeof p === 'string' && p !== '') {
-        texts.push(p);
-        // A file's directory counts as a directory touched; a search path is a directory itself.
-        if (key === 'file_path') {
-          this.files.add(p);
-          this.dirs.add(dirOf(p));
-        } else this.dirs.add(p);
-      }
+    } else if (c.kind === 'agent') this.agentCalls++;
+    if (c.outside) this.outside++;
+    if (c.file !== undefined) this.files.add(c.file);
+    for (const d of c.dirs) this.dirs.add(d);
+    for (const p of c.programs) this.programs.add(p);
+    if (c.delete) this.deletes++;
+    if (c.network) {
+      this.netCommands++;
+      this.webRequests++;
     }
-    if (Array.isArray(d.outside_paths))
-      for (const p of d.outside_paths) if (typeof p === 'string') texts.push(p);
-    const command = typeof d.command === 'string' ? d.command : '';
-    if (command !== '') {
-      texts.push(command);
-      for (const p of programsOf(command)) this.programs.add(p);
-      if (DELETE_COMMAND.test(command)) this.deletes++;
-      if (NETWORK_COMMAND.test(command)) {
-        this.netCommands++;
-        this.webRequests++;
-      }
-    }
-    const url = typeof d.url === 'string' ? d.url : '';
-    for (const h of hostsOf(`${url} ${command}`)) this.domainSet.add(h);
-    if (texts.some((s) => SENSITIVE_PATH.test(s))) this.sensitive++;
-    const target = command || (d.file_path as string | undefined) || url || d.search_pattern || d.query || '';
-    this.callKeys.add(`${tool}\u0000${String(target)}`);
+    for (const h of c.hosts) this.domainSet.add(h);
+    if (c.sensitive) this.sensitive++;
+    this.callKeys.add(c.key);
   }
 
-  private post(e: TelemetryEvent, t: number): void {
+  private post(p: NonNullable<EventFacts['post']>, t: number): void {
     this.posts++;
-    const failed = e.hook_event === 'PostToolUseFailure' || e.success === false;
-    if (failed) {
+    if (p.failed) {
       this.failures++;
       this.failRun++;
       if (this.failRun === 3) this.errorBursts++;
     } else this.failRun = 0;
-    const id = typeof e.tool_use_id === 'string' ? e.tool_use_id : undefined;
-    const started = id === undefined ? undefined : this.pending.get(id);
-    if (id !== undefined) this.pending.delete(id);
-    if (typeof e.duration_ms === 'number' && Number.isFinite(e.duration_ms) && e.duration_ms >= 0)
-      this.durations.push(e.duration_ms);
+    const started = p.toolUseId === undefined ? undefined : this.pending.get(p.toolUseId);
+    if (p.toolUseId !== undefined) this.pending.delete(p.toolUseId);
+    if (p.durationMs !== undefined) this.durations.push(p.durationMs);
     else if (started !== undefined) this.durations.push(Math.max(0, t - started));
   }
 
@@ -318,8 +401,12 @@ export function featuresOf(events: readonly TelemetryEvent[], ctx: FeatureContex
   return acc.vector(ctx);
 }
 
-function sortByTime(events: readonly TelemetryEvent[]): TelemetryEvent[] {
-  return [...events].sort((a, b) => Date.parse(a.timestamp) - Date.parse(b.timestamp));
+/** Events in time order (stable: events of one time keep their order); each time parsed once. */
+export function sortByTime(events: readonly TelemetryEvent[]): TelemetryEvent[] {
+  return events
+    .map((e, i) => ({ e, t: Date.parse(e.timestamp), i }))
+    .sort((a, b) => a.t - b.t || a.i - b.i)
+    .map((x) => x.e);
 }
 
 /** The agent an event belongs to: its subagent id, or `main` for the session's own agent. */
@@ -335,9 +422,14 @@ export function agentFeatures(
   return groupFeatures(events, agentOf, ctx);
 }
 
-/** The clock hour an event falls in: floor(time / 1 h) x 1 h, as an ISO time. */
+/** The clock hour a time (ms) falls in: floor(t / 1 h) x 1 h, as an ISO time. */
+function hourKey(t: number): string {
+  return new Date(Math.floor(t / 3_600_000) * 3_600_000).toISOString();
+}
+
+/** The clock hour an event falls in. */
 export function hourOf(e: TelemetryEvent): string {
-  return new Date(Math.floor((Date.parse(e.timestamp) || 0) / 3_600_000) * 3_600_000).toISOString();
+  return hourKey(Date.parse(e.timestamp) || 0);
 }
 
 /** Features per clock hour (key: the hour's start, ISO) of a list of events. */
@@ -382,9 +474,10 @@ export class SessionAccumulator {
 
   add(e: TelemetryEvent): void {
     if (this.project === '' && e.project_name) this.project = e.project_name;
-    this.session.add(e);
-    accumulatorOf(this.agents, agentOf(e)).add(e);
-    if (this.withHours) accumulatorOf(this.hours, hourOf(e)).add(e);
+    const f = factsOf(e);
+    this.session.addFacts(f);
+    accumulatorOf(this.agents, f.agent ?? 'main').addFacts(f);
+    if (this.withHours) accumulatorOf(this.hours, hourKey(f.t)).addFacts(f);
   }
 }
 
