@@ -3,7 +3,7 @@
  * 30 days (bench/dashboard-data.ts; built once, then re-used): the front end's size (gzip); the indexes'
  * warm-up after the collector starts; the Overview's first render (navigation until every panel holds data and
  * the activity chart is drawn) and each panel's refresh (Reload until the panel holds the new data) over the
- * last 24 h and the last 30 days; the Analytics, Security, Fleet and Sessions views' load and refresh; hook call
+ * last 24 h and the last 30 days; the Analytics, Security, Fleet, Sessions and System views' load and refresh; hook call
  * -> visible in Live. Targets: bundle <= 500 KB gzip, first render <= 1.5 s, panel refresh <= 300 ms,
  * Analytics load <= 1 s, Live p95 <= 1 s.
  *
@@ -138,7 +138,7 @@ export async function runDashboardBench(
         panelRefreshMs: await refreshes(page, runs),
       };
     }
-    for (const view of ['analytics', 'security', 'fleet', 'sessions']) {
+    for (const view of ['analytics', 'security', 'fleet', 'sessions', 'system']) {
       const url = `${base}/?view=${view}&range=24h`;
       out[view] = {
         loadMs: await loads(page, url, renders, () => panelsSettled(page)),

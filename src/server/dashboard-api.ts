@@ -8,6 +8,8 @@
  * - `overview?start=&end=&step=&project=&session=&agent=`: everything the Overview shows in one request
  *   (totals by type, tool, project; activity per step; active sessions; tool durations p50/p95; top files and
  *   commands), from an in-memory index of the last 31 days' event columns (EventIndex), else from the store.
+ * - `choices?start=&end=`: the projects, agent types and event types of the window (the filters' menus), from
+ *   the same index.
  * - `session-tree?session=`: the delegation tree of a session (src/agents/fleet.ts).
  * - `fleet?start=&end=&project=`: every agent active in the window, file conflicts between agents, and token
  *   cost by model and by day (src/agents/fleet.ts, src/usage/report.ts).
@@ -253,7 +255,7 @@ function topOf(counts: Int32Array, s: Strings, k = 10) {
  * project; active sessions; activity per step by type (points at start + k step counting (t - step, t], as a
  * LogQL range query evaluates); tool durations (PostToolUse) p50/p95; top files and commands (PreToolUse).
  */
-class EventColumns {
+export class EventColumns {
   protected n = 0;
   protected ts = new Float64Array(0);
   protected duration = new Float64Array(0);
@@ -333,6 +335,31 @@ class EventColumns {
       k++;
     }
     this.n = k;
+  }
+
+  /** The filters' choices: the projects, agent types and event types that occur in the window, sorted. */
+  choices(w: Window): { project: string[]; agent_type: string[]; event_type: string[] } {
+    const fields = [
+      ['project', 'project'],
+      ['agent', 'agent_type'],
+      ['type', 'event_type'],
+    ] as const;
+    const seen = fields.map(([f]) => new Uint8Array(this.str(f).values.length));
+    const cols = fields.map(([f]) => this.col(f));
+    for (let i = 0; i < this.n; i++) {
+      const t = this.ts[i] as number;
+      if (t <= w.start || t > w.end) continue;
+      for (let c = 0; c < cols.length; c++) {
+        const id = (cols[c] as Int32Array)[i] as number;
+        if (id >= 0) (seen[c] as Uint8Array)[id] = 1;
+      }
+    }
+    const out = { project: [] as string[], agent_type: [] as string[], event_type: [] as string[] };
+    fields.forEach(([f, name], c) => {
+      const values = this.str(f).values;
+      out[name] = values.filter((_, id) => (seen[c] as Uint8Array)[id] === 1).sort();
+    });
+    return out;
   }
 
   overview(w: Window, stepMs: number, source: 'index' | 'store') {
@@ -441,10 +468,10 @@ class EventColumns {
 
 export type OverviewReport = ReturnType<EventColumns['overview']>;
 
-/** The Overview's figures read from the store (windows the index does not cover). */
-export function overviewFromStore(store: Store, w: Window, stepMs: number): OverviewReport {
+/** The columns of the events of (start, end] and its filters, read from the store (windows the index does not keep). */
+export function columnsFromStore(store: Store, w: Window): EventColumns {
   const cols = new EventColumns();
-  const f = eventsWhere({ ...w, start: w.start - stepMs });
+  const f = eventsWhere(w);
   const stmt = store
     .select(`SELECT ${OVERVIEW_COLUMNS} FROM events INDEXED BY events_ts WHERE ${f.sql}`)
     .raw(true);
@@ -457,7 +484,12 @@ export function overviewFromStore(store: Store, w: Window, stepMs: number): Over
     }
   }
   cols.append(batch);
-  return cols.overview(w, stepMs, 'store');
+  return cols;
+}
+
+/** The Overview's figures read from the store. */
+export function overviewFromStore(store: Store, w: Window, stepMs: number): OverviewReport {
+  return columnsFromStore(store, { ...w, start: w.start - stepMs }).overview(w, stepMs, 'store');
 }
 
 /**
@@ -707,6 +739,13 @@ export function dashboardApiRoutes(router: Router, ctx: DashboardApiContext): Ro
           ? events.overviewOf(w, stepMs)
           : overviewFromStore(ctx.store, w, stepMs);
       return sendJson(req, res, report);
+    })
+    .on('GET', '/api/dashboard/choices', async ({ req, res, url }) => {
+      const w = windowOf(url, ctx.store);
+      await events.update();
+      const cols =
+        w.start >= events.from ? events : columnsFromStore(ctx.store, { start: w.start, end: w.end });
+      return sendJson(req, res, cols.choices(w));
     })
     .on('GET', '/api/dashboard/session-tree', ({ req, res, url }) => {
       const w = windowOf(url, ctx.store);

@@ -257,7 +257,7 @@ test('the Overview route answers from its index what a scan of the store and Log
   );
 });
 
-test('the dashboard routes: security hits equal the stored detections, session-tree and analytics refuse bad input', async () => {
+test('the dashboard routes: security hits equal the stored detections, choices equal the label values, bad input is refused', async () => {
   const sec = JSON.parse((await get(`/api/dashboard/security?start=0&end=${Date.now() + 60_000}`)).body) as {
     total: number;
     bySeverity: Record<string, number>;
@@ -276,6 +276,16 @@ test('the dashboard routes: security hits equal the stored detections, session-t
     sec.sessions.reduce((a, s) => a + s.hits, 0),
     stored,
   );
+  const day = { start: Date.now() - 86_400_000, end: Date.now() + 60_000 };
+  const choices = JSON.parse(
+    (await get(`/api/dashboard/choices?start=${day.start}&end=${day.end}`)).body,
+  ) as Record<string, string[]>;
+  for (const label of ['project', 'agent_type', 'event_type']) {
+    const loki = JSON.parse(
+      (await get(`/loki/api/v1/label/${label}/values?start=${day.start}000000&end=${day.end}000000`)).body,
+    ) as { data: string[] };
+    assert.deepEqual(choices[label], [...loki.data].sort(), label);
+  }
   assert.equal((await get('/api/dashboard/session-tree')).status, 400);
   assert.equal((await get('/api/dashboard/session-tree?session=ffffffff-none')).status, 404);
   assert.equal((await get('/api/dashboard/overview?start=10&end=5')).status, 400);

@@ -88,13 +88,12 @@ export async function queryLogs(
   return lines;
 }
 
-export async function labelValues(name: string, startMs: number, endMs: number): Promise<string[]> {
-  const r = await get<{ data?: string[] }>(`/loki/api/v1/label/${encodeURIComponent(name)}/values`, {
-    start: ns(lokiStart(startMs, endMs)),
-    end: ns(endMs),
-  });
-  return r.data ?? [];
-}
+/** The filters' choices: projects, agent types and event types that occur in the window. */
+export const choices = (startMs: number, endMs: number) =>
+  get<{ project: string[]; agent_type: string[]; event_type: string[] }>(
+    '/api/dashboard/choices',
+    windowParams(startMs, endMs, {}),
+  );
 
 export interface SessionSummary {
   session_id: string;

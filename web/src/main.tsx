@@ -1,6 +1,6 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { labelValues } from './api.ts';
+import { choices as fetchChoices } from './api.ts';
 import type { Filters } from './logql.ts';
 import { RANGES, REFRESH, timeWindow, useUrlState, VIEWS, type View } from './state.ts';
 import './style.css';
@@ -46,16 +46,16 @@ function App() {
   useEffect(() => setNow(Date.now()), [s.range, s.from, s.to, s.project, s.session, s.agent, s.view]);
   const win = timeWindow(s, now);
   const filters: Filters = { project: s.project, session: s.session, agent: s.agent };
-  const choices = useAsync(
-    () =>
-      Promise.all([
-        labelValues('project', win.start, win.end),
-        labelValues('agent_type', win.start, win.end),
-        labelValues('event_type', win.start, win.end),
-      ]),
-    [win.start, win.end, tick],
-  );
-  const [projects, agents, eventTypes] = choices.data ?? [[], [], []];
+  const choices = useAsync(() => fetchChoices(win.start, win.end), [win.start, win.end, tick]);
+  const {
+    project: projects,
+    agent_type: agents,
+    event_type: eventTypes,
+  } = choices.data ?? {
+    project: [],
+    agent_type: [],
+    event_type: [],
+  };
   const props = {
     filters,
     start: win.start,
