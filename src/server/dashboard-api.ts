@@ -178,14 +178,46 @@ function eventsWhere(w: Window): { sql: string; params: unknown[] } {
   return { sql: conds.join(' AND '), params };
 }
 
-/** The q-quantile of sorted values, interpolated between ranks as LogQL's quantile_over_time does. */
-export function quantile(sorted: ArrayLike<number>, q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const rank = q * (sorted.length - 1);
-  const lo = Math.floor(rank);
-  const hi = Math.min(sorted.length - 1, lo + 1);
-  const w = rank - lo;
-  return (sorted[lo] as number) * (1 - w) + (sorted[hi] as number) * w;
+/** Puts the k-th smallest of a[from, to) at index k (Hoare's selection, in place); a stays a permutation. */
+function select(a: Float64Array, k: number, from: number, to: number): void {
+  let lo = from;
+  let hi = to - 1;
+  while (lo < hi) {
+    const pivot = a[(lo + hi) >> 1] as number;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while ((a[i] as number) < pivot) i++;
+      while ((a[j] as number) > pivot) j--;
+      if (i <= j) {
+        const t = a[i] as number;
+        a[i] = a[j] as number;
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return;
+  }
+}
+
+/**
+ * The q-quantile of a[from, to), interpolated between ranks as LogQL's quantile_over_time does, by selection
+ * (no sort): the value at rank floor(q (n - 1)) and the smallest above it. Reorders that part of `a`.
+ */
+export function quantile(a: Float64Array, q: number, from = 0, to = a.length): number {
+  const n = to - from;
+  if (n <= 0) return Number.NaN;
+  const rank = q * (n - 1);
+  const k = from + Math.floor(rank);
+  select(a, k, from, to);
+  const w = rank - Math.floor(rank);
+  if (w === 0 || k + 1 >= to) return a[k] as number;
+  let next = Number.POSITIVE_INFINITY;
+  for (let i = k + 1; i < to; i++) if ((a[i] as number) < next) next = a[i] as number;
+  return (a[k] as number) * (1 - w) + next * w;
 }
 
 const OVERVIEW_COLUMNS =
@@ -390,7 +422,10 @@ export class EventColumns {
     const seen = new Uint8Array(size('session'));
     const files = new Int32Array(size('file'));
     const commands = new Int32Array(size('command'));
-    const durations: number[][] = Array.from({ length: size('tool') + 1 }, () => []);
+    // Durations of PostToolUse with their tool: grouped by tool afterwards (counting sort), no array per tool.
+    const durs = new Float64Array(this.n);
+    const durTool = new Int32Array(this.n);
+    let nDurs = 0;
     let total = 0;
     let outside = 0;
     let sessions = 0;
@@ -426,7 +461,10 @@ export class EventColumns {
         if (co >= 0) commands[co] = (commands[co] as number) + 1;
       } else if (h === post) {
         const d = duration[i] as number;
-        if (!Number.isNaN(d)) (durations[to] as number[]).push(d);
+        if (!Number.isNaN(d)) {
+          durs[nDurs] = d;
+          durTool[nDurs++] = to;
+        }
       }
     }
     const types = this.str('type');
@@ -441,13 +479,30 @@ export class EventColumns {
       if (values.length > 0)
         series.push({ metric: ty === 0 ? {} : { event_type: types.of(ty - 1) }, values });
     }
-    const timing = durations.flatMap((list, to) => {
-      if (list.length === 0) return [];
-      const xs = Float64Array.from(list).sort();
-      return [
-        { tool: tools.of(to - 1), calls: xs.length, p50_ms: quantile(xs, 0.5), p95_ms: quantile(xs, 0.95) },
-      ];
-    });
+    const starts = new Int32Array(size('tool') + 2);
+    for (let i = 0; i < nDurs; i++)
+      starts[(durTool[i] as number) + 1] = (starts[(durTool[i] as number) + 1] as number) + 1;
+    for (let t = 1; t < starts.length; t++) starts[t] = (starts[t] as number) + (starts[t - 1] as number);
+    const grouped = new Float64Array(nDurs);
+    const at = Int32Array.from(starts);
+    for (let i = 0; i < nDurs; i++) {
+      const slot = durTool[i] as number;
+      const pos = at[slot] as number;
+      grouped[pos] = durs[i] as number;
+      at[slot] = pos + 1;
+    }
+    const timing: { tool: string; calls: number; p50_ms: number; p95_ms: number }[] = [];
+    for (let to = 0; to + 1 < starts.length; to++) {
+      const [from, end] = [starts[to] as number, starts[to + 1] as number];
+      if (end === from) continue;
+      const p50 = quantile(grouped, 0.5, from, end);
+      timing.push({
+        tool: tools.of(to - 1),
+        calls: end - from,
+        p50_ms: p50,
+        p95_ms: quantile(grouped, 0.95, from, end),
+      });
+    }
     timing.sort((a, b) => b.p95_ms - a.p95_ms);
     return {
       source,

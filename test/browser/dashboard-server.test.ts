@@ -14,7 +14,7 @@ import {
   type DashboardServer,
   startDashboardServer,
 } from '../../src/server/dashboard.ts';
-import { EventIndex, overviewFromStore } from '../../src/server/dashboard-api.ts';
+import { EventIndex, overviewFromStore, quantile } from '../../src/server/dashboard-api.ts';
 import { Store } from '../../src/store/index.ts';
 import { cli, tempPaths } from '../helpers.ts';
 
@@ -295,4 +295,23 @@ test('the dashboard routes: security hits equal the stored detections, choices e
     status: { message: string };
   };
   assert.ok(a.status.message.length > 0, 'the analytics status says why it is empty');
+});
+
+test('quantile by selection equals the sorted interpolation LogQL uses', () => {
+  let seed = 7;
+  const rand = () => {
+    seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
+  for (let n = 1; n < 300; n += 7) {
+    const xs = Float64Array.from({ length: n }, () => Math.floor(rand() * 50) * (rand() < 0.5 ? 1 : 1.5));
+    const sorted = Float64Array.from(xs).sort();
+    for (const q of [0, 0.25, 0.5, 0.95, 1]) {
+      const rank = q * (n - 1);
+      const lo = Math.floor(rank);
+      const hi = Math.min(n - 1, lo + 1);
+      const expected = (sorted[lo] as number) * (1 - (rank - lo)) + (sorted[hi] as number) * (rank - lo);
+      assert.equal(quantile(Float64Array.from(xs), q), expected, `n=${n} q=${q}`);
+    }
+  }
 });
