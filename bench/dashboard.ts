@@ -120,6 +120,11 @@ export async function runDashboardBench(
     if (!warm.ok) throw new Error(`overview: ${warm.status}`);
     await (await fetch(`${base}/api/dashboard/security?start=0`)).arrayBuffer();
     const warmupMs = Math.round(performance.now() - t0);
+    const rssMB = () =>
+      Math.round(
+        Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${collector.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024,
+      );
+    const rssAfterWarmupMB = rssMB();
     const stored = (
       (await (await fetch(`${base}/api/dashboard/system`)).json()) as { store: { events: number } }
     ).store.events;
@@ -157,6 +162,7 @@ export async function runDashboardBench(
         built: data.reused ? 're-used' : `built in ${Math.round(data.buildSec)} s`,
       },
       warmupAfterStartMs: warmupMs,
+      collectorRssMB: { afterWarmup: rssAfterWarmupMB, atEnd: rssMB() },
       ...out,
       hookToLiveMs: await liveLatency(page, base, paths, opts.hooks ?? 20),
     };

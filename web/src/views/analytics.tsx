@@ -24,6 +24,9 @@ export function Analytics(p: ViewProps & { open: string; setOpen: (id: string) =
     [shown, tick],
   );
   const cold = !st?.model || st.model.coldStart;
+  // Loading until the compared session's own answer is in (the list may have just picked another).
+  const featuresLoading =
+    report.loading || detail.loading || (shown !== '' && !detail.error && detail.data?.session !== shown);
   const threshold = st?.threshold ?? 70;
   const trends: MatrixSeries[] = (
     [
@@ -108,7 +111,7 @@ export function Analytics(p: ViewProps & { open: string; setOpen: (id: string) =
         title={shown ? `Features of ${shown.slice(0, 8)} against the usual` : 'Features against the usual'}
         id="features"
         error={detail.error}
-        loading={detail.loading}
+        loading={featuresLoading}
       >
         {cold ? (
           <Empty>
