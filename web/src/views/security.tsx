@@ -6,12 +6,14 @@ import { fmtRisk } from './analytics.tsx';
 import type { ViewProps } from './overview.tsx';
 
 const SEVERITIES = ['critical', 'high', 'medium', 'low', 'info'];
+/** The newest actions outside the project listed (the Overview counts them all). */
+const OUTSIDE_LIMIT = 500;
 
 export function Security(p: ViewProps) {
   const { filters: f, start, end, tick } = p;
   const deps = [f.project, f.session, f.agent, start, end, tick];
   const report = useAsync(() => security(start, end, f), deps);
-  const outside = useAsync(() => queryLogs(q.outsideScope(f), start, end, 1000), deps);
+  const outside = useAsync(() => queryLogs(q.outsideScope(f), start, end, OUTSIDE_LIMIT), deps);
   const r = report.data;
   const rows = (r?.hits ?? []).map((h) => ({
     time: h.ts,
@@ -125,6 +127,9 @@ export function Security(p: ViewProps) {
             { key: 'session', label: 'session', render: (r) => r.session.slice(0, 8) },
           ]}
         />
+        {outsideRows.length >= OUTSIDE_LIMIT ? (
+          <p class="muted">The newest {OUTSIDE_LIMIT}; the Overview counts them all.</p>
+        ) : null}
       </Panel>
     </div>
   );
