@@ -265,7 +265,11 @@ function cells(table: string): Promise<string[][]> {
 
 interface Tree {
   agents: number;
-  root: { agent_id: string; children: { agent_id: string; delegation?: { tool_use_id: string } }[] };
+  root: {
+    agent_id: string;
+    tools: Record<string, number>;
+    children: { agent_id: string; delegation?: { tool_use_id: string } }[];
+  };
 }
 
 test('Sessions nests a subagent under the Agent call that launched it', { skip }, async () => {
@@ -328,6 +332,9 @@ test("Fleet shows the API's agents, the delegation tree and swim lanes", { skip 
   const tree = await dash<Tree>('session-tree', { session });
   assert.equal(await page.locator('[data-tree] [data-tree-agent]').count(), tree.agents);
   assert.equal(await page.locator('[data-lanes] [data-lane]').count(), tree.agents);
+  const main = await page.locator('[data-tree-agent="main"] > .muted').first().innerText();
+  for (const [tool, n] of Object.entries(tree.root.tools))
+    assert.ok(main.includes(`${tool} ${n}`), `${tool} ${n} in "${main}"`);
   await shot('fleet');
 });
 

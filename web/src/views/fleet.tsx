@@ -74,8 +74,14 @@ function Tree(props: { node: TreeNode }) {
       <span class="tree-name">{agentName(n.agent_type, n.agent_id)}</span>{' '}
       <span class={`outcome outcome-${n.outcome}`}>{n.outcome}</span>{' '}
       <span class="muted">
-        {fmtDuration(n.duration_ms)}, {fmtNum(n.tool_calls)} tool calls, {fmtNum(n.errors)} errors,{' '}
-        {fmtNum(tokens(n.usage))} tokens, {fmtCost(n.usage)}
+        {fmtDuration(n.duration_ms)}, {fmtNum(n.tool_calls)} tool calls
+        {n.tool_calls > 0
+          ? ` (${Object.entries(n.tools)
+              .sort((a, b) => b[1] - a[1])
+              .map(([t, c]) => `${t} ${c}`)
+              .join(', ')})`
+          : ''}
+        , {fmtNum(n.errors)} errors, {fmtNum(tokens(n.usage))} tokens, {fmtCost(n.usage)}
         {n.delegation?.description ? `: ${n.delegation.description}` : ''}
         {n.delegation?.background ? ' (background)' : ''}
       </span>
