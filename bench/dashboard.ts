@@ -5,14 +5,14 @@
  * the activity chart is drawn) and each panel's refresh (Reload until the panel holds the new data) over the
  * last 24 h and the last 30 days; the Analytics, Security, Fleet, Sessions and System views' load and refresh; hook call
  * -> visible in Live. Targets: bundle <= 500 KB gzip, first render <= 1.5 s, panel refresh <= 300 ms,
- * Analytics load <= 1 s, Live p95 <= 1 s.
+ * Analytics load <= 1 s, Live p95 <= 1 s. Screenshots of each view at this size go to test/artifacts/.
  *
  * BENCH_DASHBOARD_EVENTS sets the store size (default 1,000,000); the collector runs with its analytics
  * scorer off (the scores were written when the data dir was built) so that it does not compete for the CPU.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { Page } from 'playwright-core';
@@ -70,6 +70,13 @@ async function refreshes(page: Page, runs: number) {
     await panelsSettled(page);
   }
   return Object.fromEntries([...per].map(([panel, ms]) => [panel, summary(ms)]));
+}
+
+/** A full-page screenshot into test/artifacts/. */
+async function shot(page: Page, name: string) {
+  const dir = join(REPO, 'test', 'artifacts');
+  mkdirSync(dir, { recursive: true });
+  await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true });
 }
 
 async function liveLatency(page: Page, base: string, paths: Parameters<typeof runHook>[0], calls: number) {
@@ -142,6 +149,7 @@ export async function runDashboardBench(
         firstRenderMs: await loads(page, url, renders, overviewDrawn),
         panelRefreshMs: await refreshes(page, runs),
       };
+      await shot(page, `dashboard-1m-overview-${range}`);
     }
     for (const view of ['analytics', 'security', 'fleet', 'sessions', 'system']) {
       const url = `${base}/?view=${view}&range=24h`;
@@ -149,6 +157,7 @@ export async function runDashboardBench(
         loadMs: await loads(page, url, renders, () => panelsSettled(page)),
         panelRefreshMs: await refreshes(page, Math.ceil(runs / 2)),
       };
+      await shot(page, `dashboard-1m-${view}`);
     }
     out['analytics30d'] = {
       loadMs: await loads(page, `${base}/?view=analytics&range=30d`, renders, () => panelsSettled(page)),

@@ -87,6 +87,8 @@ export interface Column<T> {
   label: string;
   render?: (row: T) => ComponentChildren;
   numeric?: boolean;
+  /** Long text: wraps instead of being cut. */
+  wrap?: boolean;
 }
 
 /** A table whose rows export as CSV or JSON (the rows as shown, every column). */
@@ -146,7 +148,7 @@ export function Table<T extends object>(props: {
                 onClick={props.onRow ? () => props.onRow?.(r) : undefined}
               >
                 {columns.map((c) => (
-                  <td key={c.key} class={c.numeric ? 'num' : ''}>
+                  <td key={c.key} class={`${c.numeric ? 'num' : ''}${c.wrap ? ' wrap' : ''}`.trim()}>
                     {c.render ? c.render(r) : String((r as Record<string, unknown>)[c.key] ?? '')}
                   </td>
                 ))}

@@ -98,7 +98,7 @@ export function Analytics(p: ViewProps & { open: string; setOpen: (id: string) =
               render: (s) => (s.anomalyScore === null ? '-' : s.anomalyScore.toFixed(3)),
             },
             { key: 'alerted', label: 'alerted' },
-            { key: 'why', label: 'why' },
+            { key: 'why', label: 'why', wrap: true },
           ]}
         />
         {r && r.anomalies.total > list.length ? (
@@ -115,29 +115,29 @@ export function Analytics(p: ViewProps & { open: string; setOpen: (id: string) =
       >
         {cold ? (
           <Empty>
-            The usual is learnt from {st?.model?.minHistory ?? 30} sessions of history; there are fewer yet.
+            The usual is learnt from {st?.model?.minHistory ?? 30} sessions of history; there are fewer yet,
+            so only the session's own values are shown.
           </Empty>
-        ) : (
-          <Table
-            id="features"
-            rows={(detail.data?.features ?? []).map((x) => ({ ...x, flag: x.unusual ? 'unusual' : '' }))}
-            empty="Pick a scored session."
-            columns={[
-              { key: 'name', label: 'feature' },
-              { key: 'value', label: 'value', numeric: true, render: (x) => fmtValue(x.value) },
-              { key: 'usual', label: 'usual', numeric: true, render: (x) => fmtValue(x.usual) },
-              {
-                key: 'z',
-                label: 'z',
-                numeric: true,
-                render: (x) => (
-                  <span class={x.unusual ? 'sev sev-high' : ''}>{x.z === null ? '-' : x.z.toFixed(1)}</span>
-                ),
-              },
-              { key: 'flag', label: '' },
-            ]}
-          />
-        )}
+        ) : null}
+        <Table
+          id="features"
+          rows={(detail.data?.features ?? []).map((x) => ({ ...x, flag: x.unusual ? 'unusual' : '' }))}
+          empty="Pick a scored session."
+          columns={[
+            { key: 'name', label: 'feature' },
+            { key: 'value', label: 'value', numeric: true, render: (x) => fmtValue(x.value) },
+            { key: 'usual', label: 'usual', numeric: true, render: (x) => fmtValue(x.usual) },
+            {
+              key: 'z',
+              label: 'z',
+              numeric: true,
+              render: (x) => (
+                <span class={x.unusual ? 'sev sev-high' : ''}>{x.z === null ? '-' : x.z.toFixed(1)}</span>
+              ),
+            },
+            { key: 'flag', label: '' },
+          ]}
+        />
       </Panel>
       <Panel title="Risk trends" id="trends" error={report.error}>
         {(r?.trends.length ?? 0) > 1 ? (
