@@ -71,7 +71,7 @@ export function Analytics(p: ViewProps & { open: string; setOpen: (id: string) =
           >
             {cold && st.model
               ? `Too little history to say what is unusual: ${st.model.sessions} of ${st.model.minHistory} sessions with tool calls so far. Until then a session's risk comes from security rule hits alone.`
-              : st.message}
+              : `${st.message}.`}
             {st.model && !cold ? ` Model trained ${fmtTime(Date.parse(st.model.trainedAt))}.` : ''}
           </p>
         ) : null}
