@@ -10,7 +10,14 @@ import type { Detection } from '../detect/engine.ts';
 import type { Store } from '../store/index.ts';
 import type { TelemetryEvent } from '../types.ts';
 import { type FeatureVector, SessionAccumulator, sortByTime } from './features.ts';
-import { knownBefore, readHistory } from './history.ts';
+import {
+  historyOfSessions,
+  knownBefore,
+  readHistory,
+  readSession,
+  readSessions,
+  type SessionFeatures,
+} from './history.ts';
 import { type AnalyticsModel, MODEL_VERSION, type Risk, riskOf, type TrainOptions, train } from './model.ts';
 import { ScoreDb, type StoredScore } from './scores.ts';
 
@@ -85,6 +92,54 @@ export function retrain(store: Store, home: string, opts: TrainOptions = {}): An
   );
   saveModel(home, model);
   return model;
+}
+
+/**
+ * Trains on every stored session and saves the model, reading again only the sessions whose event count
+ * changed since the last retraining: the others' features come from the feature cache of scores.db. With an
+ * empty cache (or `full`) every event is read once, in time order, and the cache filled.
+ */
+export function retrainCached(
+  store: Store,
+  home: string,
+  db: ScoreDb,
+  opts: TrainOptions & { full?: boolean } = {},
+): { model: AnalyticsModel; read: number; reused: number } {
+  const counts = new Map(
+    (
+      store.select('SELECT session_id, events FROM sessions').all() as {
+        session_id: string;
+        events: number;
+      }[]
+    ).map((r) => [r.session_id, r.events]),
+  );
+  if (opts.full) db.clearCache();
+  const cached = db.cachedCounts();
+  let list: SessionFeatures[];
+  let read: number;
+  if (cached.size === 0) {
+    list = readSessions(store);
+    read = list.length;
+    db.updateCache(list.map((data) => ({ events: counts.get(data.session) ?? 0, data })));
+  } else {
+    const stale = [...counts].filter(([id, n]) => cached.get(id) !== n);
+    read = stale.length;
+    const gone = [...cached.keys()].filter((id) => !counts.has(id));
+    db.updateCache(
+      stale.map(([id, events]) => ({ events, data: readSession(store, id) })),
+      gone,
+    );
+    list = db.cachedSessions();
+  }
+  const h = historyOfSessions(list);
+  const model = train(
+    h.sessions.map((s) => s.features),
+    h.agents.map((a) => a.features),
+    h.domains,
+    opts,
+  );
+  saveModel(home, model);
+  return { model, read, reused: list.length - read };
 }
 
 export interface GroupReport {

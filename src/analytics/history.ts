@@ -4,7 +4,7 @@
  */
 import type { Store } from '../store/index.ts';
 import type { TelemetryEvent } from '../types.ts';
-import { type FeatureVector, SessionAccumulator } from './features.ts';
+import { type FeatureAccumulator, type FeatureVector, SessionAccumulator } from './features.ts';
 
 export interface GroupFeatures {
   session: string;
@@ -35,8 +35,43 @@ export function eventOfLine(line: string): TelemetryEvent | undefined {
   }
 }
 
-/** Groups a stream of events (time order) into sessions and agents and computes their features. */
-export function historyOf(events: Iterable<TelemetryEvent>, minToolCalls = 1): History {
+/** One group's features before they are placed in a history (new_domains counts all its domains here). */
+interface GroupState {
+  first: number;
+  last: number;
+  features: FeatureVector;
+  /** Its domains: new_domains is recounted against the sessions before it when a history is assembled. */
+  domains: string[];
+}
+
+/**
+ * A session's features as kept between retrainings (`feature_cache` of scores.db): what the history needs
+ * of the session, independent of the other sessions.
+ */
+export interface SessionFeatures extends GroupState {
+  session: string;
+  project: string;
+  agents: (GroupState & { agent: string })[];
+}
+
+function groupState(acc: FeatureAccumulator): GroupState {
+  return { first: acc.first, last: acc.last, features: acc.vector(), domains: [...acc.domainSet] };
+}
+
+/** The features of one session's accumulated events. */
+export function sessionFeaturesOf(session: string, g: SessionAccumulator): SessionFeatures {
+  return {
+    session,
+    project: g.project,
+    ...groupState(g.session),
+    agents: [...g.agents]
+      .map(([agent, acc]) => ({ agent, ...groupState(acc) }))
+      .sort((x, y) => x.first - y.first || (x.agent < y.agent ? -1 : 1)),
+  };
+}
+
+/** Groups a stream of events (time order) into sessions and computes each one's features. */
+export function sessionsOf(events: Iterable<TelemetryEvent>): SessionFeatures[] {
   const groups = new Map<string, SessionAccumulator>();
   for (const e of events) {
     if (typeof e.session_id !== 'string' || e.session_id === '') continue;
@@ -47,38 +82,48 @@ export function historyOf(events: Iterable<TelemetryEvent>, minToolCalls = 1): H
     }
     g.add(e);
   }
-  // Sessions in order of their start, so that `new_domains` counts what no earlier session saw.
-  const ordered = [...groups].sort((x, y) => x[1].session.first - y[1].session.first);
+  return [...groups].map(([id, g]) => sessionFeaturesOf(id, g));
+}
+
+/** Groups a stream of events (time order) into sessions and agents and computes their features. */
+export function historyOf(events: Iterable<TelemetryEvent>, minToolCalls = 1): History {
+  return historyOfSessions(sessionsOf(events), minToolCalls);
+}
+
+/**
+ * The history of a set of sessions: sessions (and their agents) with at least `minToolCalls` calls, in order
+ * of their start (then id), `new_domains` counting the domains no earlier session used.
+ */
+export function historyOfSessions(list: readonly SessionFeatures[], minToolCalls = 1): History {
+  const ordered = [...list].sort((x, y) => x.first - y.first || (x.session < y.session ? -1 : 1));
   const domains: Record<string, number> = {};
   const known = new Set<string>();
   const sessions: GroupFeatures[] = [];
   const agents: GroupFeatures[] = [];
-  for (const [id, g] of ordered) {
-    const features = g.session.vector({ knownDomains: known });
-    for (const [agent, acc] of g.agents) {
-      const f = acc.vector({ knownDomains: known });
-      if (f.tool_calls! >= minToolCalls)
+  const placed = (g: GroupState): FeatureVector => ({
+    ...g.features,
+    new_domains: g.domains.filter((d) => !known.has(d)).length,
+  });
+  for (const s of ordered) {
+    const features = placed(s);
+    for (const a of s.agents) {
+      const f = placed(a);
+      if ((f.tool_calls ?? 0) >= minToolCalls)
         agents.push({
-          session: id,
-          agent,
-          project: g.project,
-          first: acc.first,
-          last: acc.last,
+          session: s.session,
+          agent: a.agent,
+          project: s.project,
+          first: a.first,
+          last: a.last,
           features: f,
         });
     }
-    for (const d of g.session.domainSet) {
-      if (!known.has(d)) domains[d] = g.session.first;
+    for (const d of s.domains) {
+      if (!known.has(d)) domains[d] = s.first;
       known.add(d);
     }
-    if (features.tool_calls! >= minToolCalls)
-      sessions.push({
-        session: id,
-        project: g.project,
-        first: g.session.first,
-        last: g.session.last,
-        features,
-      });
+    if ((features.tool_calls ?? 0) >= minToolCalls)
+      sessions.push({ session: s.session, project: s.project, first: s.first, last: s.last, features });
   }
   return { sessions, agents, domains };
 }
@@ -93,6 +138,23 @@ function* storedEvents(store: Store, since?: number): Generator<TelemetryEvent> 
     const e = eventOfLine(row.line);
     if (e) yield e;
   }
+}
+
+/** Features of every stored session, all events read once in time order. */
+export function readSessions(store: Store): SessionFeatures[] {
+  return sessionsOf(storedEvents(store));
+}
+
+/** Features of one stored session (its events read through the session index). */
+export function readSession(store: Store, session: string): SessionFeatures {
+  const g = new SessionAccumulator(false);
+  for (const row of store
+    .select('SELECT line FROM events WHERE session_id = ? ORDER BY ts, seq')
+    .iterate(session) as IterableIterator<{ line: string }>) {
+    const e = eventOfLine(row.line);
+    if (e) g.add(e);
+  }
+  return sessionFeaturesOf(session, g);
 }
 
 /** Features of every session (with at least one tool call) and agent in the store, or since a time. */

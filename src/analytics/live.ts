@@ -17,7 +17,7 @@ import type { Store } from '../store/index.ts';
 import {
   AnomalyAlerter,
   reportOf,
-  retrain,
+  retrainCached,
   SavedModel,
   type SessionReport,
   storedScoreOf,
@@ -229,13 +229,13 @@ export class LiveScorer {
     const t = performance.now();
     const stored = this.store.stats().sessions;
     const minHistory = this.opts.minHistory ?? MIN_HISTORY;
-    const model = retrain(this.store, this.home, { minHistory });
+    const { model, read } = retrainCached(this.store, this.home, this.db, { minHistory });
     this.saved.set(model);
     this.db.setMeta(TRAINED_SESSIONS_KEY, stored);
     const ms = performance.now() - t;
     const m = model.session;
     this.opts.log?.(
-      `model retrained (${why}) on ${m.n} sessions in ${Math.round(ms)} ms` +
+      `model retrained (${why}) on ${m.n} sessions (${read} read from the store) in ${Math.round(ms)} ms` +
         (m.coldStart ? `; cold start: ${minHistory} sessions needed before anything is called unusual` : ''),
     );
     // Recent sessions are scored again against the new model.

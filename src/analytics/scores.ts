@@ -1,8 +1,10 @@
 /**
  * Where scores are kept: `<data dir>/analytics/scores.db`, a SQLite file of its own (not the event store),
  * so that writing a score never takes the store's write lock from ingestion and no store migration is
- * involved. One row per scored session (the latest score), the sessions that already alerted, and a few
- * key/value entries (the scorer's position in the store, what the model was trained on).
+ * involved. One row per scored session (the latest score), the sessions that already alerted, the features
+ * of every session of the history as of the last retraining (with the session's event count then, so that a
+ * retraining reads again only the sessions that changed), and a few key/value entries (the scorer's position
+ * in the store, what the model was trained on).
  *
  * The collector's scorer (live.ts, on a worker thread), the `analytics` command and the dashboard's reader
  * (report.ts) open it concurrently; WAL mode and a busy timeout keep them out of each other's way.
@@ -12,6 +14,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Explanation } from './baseline.ts';
 import type { FeatureVector } from './features.ts';
+import type { SessionFeatures } from './history.ts';
 import type { Risk } from './model.ts';
 
 export function scoresFile(home: string): string {
@@ -47,6 +50,11 @@ CREATE TABLE IF NOT EXISTS alerted (
   risk REAL NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS feature_cache (
+  session_id TEXT PRIMARY KEY,
+  events INTEGER NOT NULL,
+  data TEXT NOT NULL
+);
 `;
 
 /** One agent of a scored session. */
@@ -224,6 +232,40 @@ export class ScoreDb {
   alertedSessions(): Set<string> {
     const rows = this.db.prepare('SELECT session_id FROM alerted').all() as { session_id: string }[];
     return new Set(rows.map((r) => r.session_id));
+  }
+
+  /** Event count of each session in the feature cache. */
+  cachedCounts(): Map<string, number> {
+    const rows = this.db.prepare('SELECT session_id, events FROM feature_cache').all() as {
+      session_id: string;
+      events: number;
+    }[];
+    return new Map(rows.map((r) => [r.session_id, r.events]));
+  }
+
+  /** Replaces the cached features of sessions, and drops those of `gone` sessions, in one transaction. */
+  updateCache(
+    rows: readonly { events: number; data: SessionFeatures }[],
+    gone: readonly string[] = [],
+  ): void {
+    const put = this.db.prepare(
+      'INSERT INTO feature_cache (session_id, events, data) VALUES (?, ?, ?) ' +
+        'ON CONFLICT (session_id) DO UPDATE SET events = excluded.events, data = excluded.data',
+    );
+    const drop = this.db.prepare('DELETE FROM feature_cache WHERE session_id = ?');
+    this.db.transaction(() => {
+      for (const r of rows) put.run(r.data.session, r.events, JSON.stringify(r.data));
+      for (const id of gone) drop.run(id);
+    })();
+  }
+
+  cachedSessions(): SessionFeatures[] {
+    const rows = this.db.prepare('SELECT data FROM feature_cache').all() as { data: string }[];
+    return rows.map((r) => JSON.parse(r.data) as SessionFeatures);
+  }
+
+  clearCache(): void {
+    this.db.exec('DELETE FROM feature_cache');
   }
 
   getMeta(key: string): string | undefined {

@@ -4,7 +4,7 @@ import {
   DEFAULT_ALERT_THRESHOLD,
   loadModel,
   modelFile,
-  retrain,
+  retrainCached,
   type SessionReport,
   scoreSession,
   storedScoreOf,
@@ -95,13 +95,17 @@ export const analytics: Command = {
     const since = parseTime(values.since ?? '7d', '--since');
     const alertAt = threshold(values.threshold);
     const store = openStore();
+    // Scores are kept for the dashboard, as the collector's scorer keeps its own; one alert per session either way.
+    const scores = ScoreDb.open(home);
     let reports: SessionReport[];
     let model: AnalyticsModel | undefined;
     let trained = false;
+    let alerts: AlertRecord[] = [];
     try {
       if (!values.retrain) model = loadModel(home);
       if (!model) {
-        model = retrain(store, home);
+        // --retrain reads every event again (and refreshes the feature cache the collector's retraining uses).
+        model = retrainCached(store, home, scores, { full: values.retrain === true }).model;
         trained = true;
       }
       if (values.session !== undefined) {
@@ -118,13 +122,6 @@ export const analytics: Command = {
           .filter((r) => (r.features.tool_calls ?? 0) > 0)
           .sort((a, b) => b.risk.risk - a.risk.risk);
       }
-    } finally {
-      store.close();
-    }
-    // Kept for the dashboard, as the collector's scorer keeps its scores; one alert per session either way.
-    const scores = ScoreDb.open(home);
-    let alerts: AlertRecord[] = [];
-    try {
       const now = Date.now();
       scores.put(reports.map((r) => storedScoreOf(r, model as AnalyticsModel, now)));
       if (!values['no-alerts'])
@@ -133,6 +130,7 @@ export const analytics: Command = {
         ).raise(reports, alertAt);
     } finally {
       scores.close();
+      store.close();
     }
     if (values.json) {
       printJson({

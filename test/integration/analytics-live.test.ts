@@ -153,7 +153,10 @@ test('the running collector scores sessions as they progress, in cold start firs
     for (let i = 0; i < 30; i++) normalSession(paths, `normal-${i}`, r);
     await until('a model out of cold start', log, () => {
       const st = reader.status();
-      const said = /analytics: model retrained \(.*\) on \d+ sessions in \d+ ms\n/.test(log());
+      const said =
+        /analytics: model retrained \(.*\) on \d+ sessions \(\d+ read from the store\) in \d+ ms\n/.test(
+          log(),
+        );
       return st.model && !st.model.coldStart && said ? st : undefined;
     });
 

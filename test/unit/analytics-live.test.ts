@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { generateSessions, type LabelledSession } from '../../bench/analytics-data.ts';
-import { loadModel, scoreSession } from '../../src/analytics/analyze.ts';
+import { loadModel, retrain, retrainCached, scoreSession } from '../../src/analytics/analyze.ts';
 import { type LiveOptions, LiveScorer } from '../../src/analytics/live.ts';
 import type { AnalyticsModel } from '../../src/analytics/model.ts';
 import { ScoreDb } from '../../src/analytics/scores.ts';
@@ -143,6 +143,31 @@ test('a session followed event by event scores as one read whole from the store'
   assert.deepEqual(live.risk, whole.risk);
   assert.deepEqual(live.agents, whole.agents);
   assert.deepEqual(live.hours, whole.hours);
+  store.close();
+  db.close();
+});
+
+test('retraining reads again only the sessions that changed and trains the model reading everything would', () => {
+  const { home, store, db } = setup();
+  insert(store, normal);
+  const first = retrainCached(store, home, db);
+  assert.deepEqual([first.read, first.reused], [40, 0]);
+  const same = (a: AnalyticsModel, b: AnalyticsModel) =>
+    assert.deepEqual({ ...a, trainedAt: '' }, { ...b, trainedAt: '' });
+  same(first.model, retrain(store, home));
+  // One new session, and more events for an existing one.
+  insert(store, [
+    relabel(normal[1] as LabelledSession, 'new-one', 60 * 86_400_000),
+    relabel(odd[2] as LabelledSession, (normal[0] as LabelledSession).id, 0, 'extra'),
+  ]);
+  const second = retrainCached(store, home, db);
+  assert.deepEqual([second.read, second.reused], [2, 39]);
+  assert.equal(second.model.session.n, 41);
+  same(second.model, retrain(store, home));
+  assert.deepEqual(
+    [retrainCached(store, home, db).read, retrainCached(store, home, db, { full: true }).read],
+    [0, 41],
+  );
   store.close();
   db.close();
 });
