@@ -11,6 +11,7 @@ import type { Store } from '../store/index.ts';
 import type { TelemetryEvent } from '../types.ts';
 import { type FeatureVector, SessionAccumulator, sortByTime } from './features.ts';
 import {
+  type History,
   historyOfSessions,
   knownBefore,
   readHistory,
@@ -81,9 +82,8 @@ export function saveModel(home: string, model: AnalyticsModel): void {
   writeJson(modelFile(home), model);
 }
 
-/** Trains on every session in the store and saves the model. */
-export function retrain(store: Store, home: string, opts: TrainOptions = {}): AnalyticsModel {
-  const h = readHistory(store);
+/** Trains on a history and saves the model. */
+function trainAndSave(h: History, home: string, opts: TrainOptions): AnalyticsModel {
   const model = train(
     h.sessions.map((s) => s.features),
     h.agents.map((a) => a.features),
@@ -92,6 +92,11 @@ export function retrain(store: Store, home: string, opts: TrainOptions = {}): An
   );
   saveModel(home, model);
   return model;
+}
+
+/** Trains on every session in the store and saves the model. */
+export function retrain(store: Store, home: string, opts: TrainOptions = {}): AnalyticsModel {
+  return trainAndSave(readHistory(store), home, opts);
 }
 
 /**
@@ -131,14 +136,7 @@ export function retrainCached(
     );
     list = db.cachedSessions();
   }
-  const h = historyOfSessions(list);
-  const model = train(
-    h.sessions.map((s) => s.features),
-    h.agents.map((a) => a.features),
-    h.domains,
-    opts,
-  );
-  saveModel(home, model);
+  const model = trainAndSave(historyOfSessions(list), home, opts);
   return { model, read, reused: list.length - read };
 }
 
