@@ -369,6 +369,27 @@ export class EventColumns {
     this.n = k;
   }
 
+  /** Keeps the rows from `t` (ms) on, and only the strings they still use. */
+  protected dropBefore(t: number): void {
+    this.retain((ts) => ts >= t);
+    for (const [f, col] of this.cols) {
+      const old = this.str(f);
+      const fresh = new Strings();
+      const map = new Int32Array(old.values.length).fill(-1);
+      for (let i = 0; i < this.n; i++) {
+        const id = col[i] as number;
+        if (id < 0) continue;
+        let m = map[id] as number;
+        if (m < 0) {
+          m = fresh.id(old.of(id));
+          map[id] = m;
+        }
+        col[i] = m;
+      }
+      this.strings.set(f, fresh);
+    }
+  }
+
   /** The filters' choices: the projects, agent types and event types that occur in the window, sorted. */
   choices(w: Window): { project: string[]; agent_type: string[]; event_type: string[] } {
     const fields = [
@@ -547,6 +568,12 @@ export function overviewFromStore(store: Store, w: Window, stepMs: number): Over
   return columnsFromStore(store, { ...w, start: w.start - stepMs }).overview(w, stepMs, 'store');
 }
 
+/** The time (ms) of the store's oldest event; +Infinity when it has none. */
+function oldestEvent(store: Store): number {
+  const t = (store.select('SELECT min(ts) AS t FROM events').get() as { t: number | null }).t;
+  return t ?? Number.POSITIVE_INFINITY;
+}
+
 /**
  * The Overview's columns for every event of the last `keepMs` (31 days by default, so every preset range), in
  * memory (about 60 bytes per event), brought up to date by store seq before each answer, so an Overview over
@@ -555,6 +582,8 @@ export function overviewFromStore(store: Store, w: Window, stepMs: number): Over
  */
 export class EventIndex extends EventColumns {
   private seq = 0;
+  /** The store's oldest event time at the last update. */
+  private oldest = 0;
   private running: Promise<void> | undefined;
   /** Events before this time (ms) are not kept. */
   from = 0;
@@ -578,9 +607,19 @@ export class EventIndex extends EventColumns {
   protected override reserve(more: number): void {
     if (this.n + more > this.ts.length) {
       this.from = Date.now() - this.keepMs;
-      this.retain((ts) => ts >= this.from);
+      this.dropBefore(this.from);
     }
     super.reserve(more);
+  }
+
+  /**
+   * Follows deletions (retention removes the oldest events first): rows older than the store's oldest event
+   * are dropped. What the index covers (`from`) stays, since the store has nothing older either.
+   */
+  private followDeletes(): void {
+    const oldest = oldestEvent(this.store);
+    if (this.n > 0 && oldest > this.oldest) this.dropBefore(oldest);
+    this.oldest = oldest;
   }
 
   private async catchUp(): Promise<void> {
@@ -591,6 +630,7 @@ export class EventIndex extends EventColumns {
       this.n = 0;
     }
     if (this.seq === 0) this.from = Date.now() - this.keepMs;
+    this.followDeletes();
     const stmt = this.store
       .select(`SELECT ${OVERVIEW_COLUMNS} FROM events WHERE seq > ? AND seq <= ? AND ts >= ?`)
       .raw(true);
@@ -625,6 +665,8 @@ export interface RuleHit extends EventDetection {
  */
 export class RuleHitIndex {
   private seq = 0;
+  /** The store's oldest event time at the last update. */
+  private oldest = 0;
   private hits: RuleHit[] = [];
   private running: Promise<void> | undefined;
 
@@ -648,6 +690,10 @@ export class RuleHitIndex {
       this.seq = 0;
       this.hits = [];
     }
+    // Retention removes the oldest events first, and with them their hits.
+    const oldest = oldestEvent(this.store);
+    if (oldest > this.oldest) this.hits = this.hits.filter((h) => h.ts >= oldest);
+    this.oldest = oldest;
     const stmt = this.store.select(
       `SELECT seq, ts, session_id, project_name, agent_type, hook_event, tool_name, line FROM events
        WHERE seq > ? AND seq <= ? AND instr(line, '"detections":') > 0 ORDER BY seq`,

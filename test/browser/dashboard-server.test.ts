@@ -14,7 +14,7 @@ import {
   type DashboardServer,
   startDashboardServer,
 } from '../../src/server/dashboard.ts';
-import { EventIndex, overviewFromStore, quantile } from '../../src/server/dashboard-api.ts';
+import { EventIndex, overviewFromStore, quantile, RuleHitIndex } from '../../src/server/dashboard-api.ts';
 import { Store } from '../../src/store/index.ts';
 import { cli, tempPaths } from '../helpers.ts';
 
@@ -314,4 +314,28 @@ test('quantile by selection equals the sorted interpolation LogQL uses', () => {
       assert.equal(quantile(Float64Array.from(xs), q), expected, `n=${n} q=${q}`);
     }
   }
+});
+
+test('the indexes follow deletions: the oldest events removed by retention leave both', async () => {
+  const index = new EventIndex(store, 31 * 86_400_000, 11);
+  const hits = new RuleHitIndex(store);
+  await Promise.all([index.update(), hits.update()]);
+  const all = { start: 0, end: Date.now() + 60_000 };
+  const times = store
+    .query({ limit: 100_000 })
+    .map((e) => Date.parse(e.timestamp))
+    .sort((a, b) => a - b);
+  const cut = times[Math.floor(times.length / 2)] as number;
+  assert.ok(store.deleteEventsBefore(cut, 1_000_000) > 0);
+  await Promise.all([index.update(), hits.update()]);
+  const w = { start: cut - 60_000, end: all.end };
+  assert.deepEqual(
+    { ...index.overviewOf(w, 60_000), source: '' },
+    { ...overviewFromStore(store, w, 60_000), source: '' },
+  );
+  assert.equal(index.size, store.stats().events);
+  const stored = store
+    .query({ limit: 100_000 })
+    .reduce((n, e) => n + ((e as { detections?: unknown[] }).detections?.length ?? 0), 0);
+  assert.equal(hits.in(all).length, stored);
 });
