@@ -435,7 +435,17 @@ test('hook calls show up in Live within 2 s (median of 5), and the event type fi
   assert.ok((ms[2] as number) <= 2000, `hook -> Live: ${ms.map(Math.round).join(', ')} ms`);
   await shot('live');
   await page.locator('[data-filter="event_type"]').selectOption('session_start');
-  await page.locator('[data-feed="live"] li', { hasText: 'session_start' }).first().waitFor();
+  // The feed starts again with the new query: only session starts, and at least one.
+  await page.waitForFunction(
+    () => {
+      const types = [...document.querySelectorAll('[data-feed="live"] li[data-event-id] .etype')].map(
+        (e) => e.textContent,
+      );
+      return types.length > 0 && types.every((t) => t === 'session_start');
+    },
+    undefined,
+    { timeout: 10_000, polling: 'raf' },
+  );
   assert.equal(await page.locator('[data-feed="live"] li', { hasText: 'live-' }).count(), 0);
 });
 
