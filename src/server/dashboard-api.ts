@@ -576,9 +576,9 @@ function oldestEvent(store: Store): number {
 
 /**
  * The Overview's columns for every event of the last `keepMs` (31 days by default, so every preset range), in
- * memory (about 60 bytes per event), brought up to date by store seq before each answer, so an Overview over
- * a million events is one pass over arrays instead of a scan of the store. The first read goes in slices of
- * `slice` rows, giving way to the collector between them.
+ * memory (49 bytes per event and each distinct value once), brought up to date by store seq before each
+ * answer, so an Overview over a million events is one pass over arrays instead of a scan of the store. The
+ * first read goes in slices of `slice` rows, giving way to the collector between them.
  */
 export class EventIndex extends EventColumns {
   private seq = 0;
