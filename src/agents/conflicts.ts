@@ -29,6 +29,8 @@ export interface ConflictSide {
 export const WRITE_TOOLS: readonly string[] = ['Write', 'Edit', 'MultiEdit', 'NotebookEdit'];
 export const READ_TOOLS: readonly string[] = ['Read', 'NotebookRead'];
 const WRITES = new Set(WRITE_TOOLS);
+/** Accesses remembered per file (the newest within the window). */
+const PER_FILE = 32;
 const ACCESS_TOOLS = new Set([...WRITE_TOOLS, ...READ_TOOLS]);
 
 /** One file access: a PreToolUse of a read or write tool. */
@@ -105,7 +107,9 @@ export class ConflictWatch {
       out.push({ file_path: b.file_path, kind, first, second, gap_ms: Math.abs(b.ts - a.ts) });
     }
     list.push({ ...b, writes: bWrites });
-    if (list.length > 256) list.shift();
+    // Each access is compared with the file's recent ones, so their number bounds the per-event cost when
+    // many agents hammer one file: the newest PER_FILE within the window are kept.
+    if (list.length > PER_FILE) list.shift();
     if (this.lastReported.size > 4 * this.maxFiles) this.lastReported.clear();
     return out;
   }
