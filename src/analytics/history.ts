@@ -140,9 +140,29 @@ function* storedEvents(store: Store, since?: number): Generator<TelemetryEvent> 
   }
 }
 
-/** Features of every stored session, all events read once in time order. */
+/**
+ * Features of every stored session, all events read once, session after session (through the session
+ * index): each session's state is let go as soon as its last event is in, so memory and garbage collection
+ * stay those of one session.
+ */
 export function readSessions(store: Store): SessionFeatures[] {
-  return sessionsOf(storedEvents(store));
+  const out: SessionFeatures[] = [];
+  let id = '';
+  let g: SessionAccumulator | undefined;
+  const rows = store
+    .select("SELECT session_id, line FROM events WHERE session_id > '' ORDER BY session_id, ts, seq")
+    .iterate() as IterableIterator<{ session_id: string; line: string }>;
+  for (const row of rows) {
+    if (row.session_id !== id || !g) {
+      if (g) out.push(sessionFeaturesOf(id, g));
+      id = row.session_id;
+      g = new SessionAccumulator(false);
+    }
+    const e = eventOfLine(row.line);
+    if (e) g.add(e);
+  }
+  if (g) out.push(sessionFeaturesOf(id, g));
+  return out;
 }
 
 /** Features of one stored session (its events read through the session index). */

@@ -37,6 +37,8 @@ export interface AnalyticsStats {
 
 export interface AnalyticsService {
   readonly stats: AnalyticsStats;
+  /** Time the analytics thread has been busy (ms) since it started: what it took from the machine. */
+  busyMs(): number;
   /** Asks for a step now; resolves with its outcome (a step that started after the request). */
   step(): Promise<StepResult>;
   stop(): Promise<void>;
@@ -141,6 +143,9 @@ export function startAnalytics(opts: StartOptions): AnalyticsService | undefined
 
   return {
     stats,
+    busyMs() {
+      return worker ? worker.performance.eventLoopUtilization().active : 0;
+    },
     step() {
       const w = worker;
       if (!w) return Promise.reject(new Error('the analytics thread is not running'));
