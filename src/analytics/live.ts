@@ -5,7 +5,8 @@
  * that received events is scored again at most once per `rescoreMs`: the first events of a session are
  * scored on the next step, a busy session every `rescoreMs`, and a score costs the same whatever the length
  * of the session. Events are taken in store order, which is their time order within a session as the hook
- * delivers them. Scores go to the scores file, a session whose anomaly risk crosses the threshold alerts once,
+ * delivers them. In a burst (more than BURST_EVENTS new events at one step: an import, a backlog after
+ * downtime) the scorer only notes the sessions, and reads and scores them once the burst is over. Scores go to the scores file, a session whose anomaly risk crosses the threshold alerts once,
  * and the model is retrained when it is missing, older than `retrainHours` or when the stored sessions grew
  * by `retrainGrowth` since it was trained.
  *
@@ -63,6 +64,10 @@ const RECENT_MS = 24 * 3_600_000;
 const RECENT_LIMIT = 500;
 /** Store rows read per query while following the store. */
 const FOLLOW_PAGE = 5_000;
+/** More new events than this at one step is a burst: scoring waits for it to end (see notice()). */
+const BURST_EVENTS = 5_000;
+/** A burst is over when a step finds no more than BURST_EVENTS new events, this long after the last one. */
+const BURST_QUIET_MS = 2_000;
 /** Sessions whose feature state is kept in memory; the least recently active beyond it are let go. */
 const MAX_LIVE = 2_000;
 /** A session quiet for this long is let go (its state is read from the store again if it resumes). */
@@ -88,6 +93,9 @@ export class LiveScorer {
   private readonly alerter: AnomalyAlerter;
   private readonly now: () => number;
   private readonly follow;
+  private readonly followIds;
+  /** Scoring waits until then (now() ms): a burst of events is being ingested. */
+  private burstUntil = 0;
   private readonly sessionRows;
 
   constructor(
@@ -101,6 +109,9 @@ export class LiveScorer {
     this.alerter = new AnomalyAlerter(home, db, opts.alertConfig, opts.channels, opts.log);
     this.follow = store.select(
       'SELECT seq, session_id, line FROM events WHERE seq > ? AND session_id IS NOT NULL ORDER BY seq LIMIT ?',
+    );
+    this.followIds = store.select(
+      'SELECT seq, session_id FROM events WHERE seq > ? AND session_id IS NOT NULL ORDER BY seq LIMIT ?',
     );
     this.sessionRows = store.select(
       'SELECT line FROM events WHERE session_id = ? AND seq <= ? ORDER BY ts, seq',
@@ -150,6 +161,21 @@ export class LiveScorer {
     }
     const before = this.dirty.size;
     const now = this.now();
+    if (max - this.cursor > BURST_EVENTS) {
+      // A burst (an import, a backlog after downtime): only note the sessions now; their state is read from
+      // the store once, when the burst is over, instead of event by event while ingestion is busy.
+      this.burstUntil = now + BURST_QUIET_MS;
+      while (this.cursor < max) {
+        const rows = this.followIds.all(this.cursor, FOLLOW_PAGE) as { seq: number; session_id: string }[];
+        if (rows.length === 0) break;
+        for (const r of rows) {
+          if (r.session_id === '') continue;
+          this.live.delete(r.session_id);
+          this.dirty.add(r.session_id);
+        }
+        this.cursor = (rows[rows.length - 1] as { seq: number }).seq;
+      }
+    }
     while (this.cursor < max) {
       const rows = this.follow.all(this.cursor, FOLLOW_PAGE) as {
         seq: number;
@@ -248,8 +274,8 @@ export class LiveScorer {
     const model = this.saved.get();
     const scored: SessionReport[] = [];
     const times: number[] = [];
-    if (!model) return { scored, times };
     const now = this.now();
+    if (!model || now < this.burstUntil) return { scored, times };
     const budget = this.opts.budgetMs ?? 250;
     const start = performance.now();
     const rows: StoredScore[] = [];

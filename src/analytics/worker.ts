@@ -3,6 +3,8 @@
  * to the store and its own scores file. Messages: `stop` (finish the step under way, close, exit) and `step`
  * (step now). It posts its log lines and the outcome of each step that did something.
  */
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadAlertConfig } from '../detect/alerts.ts';
 import { Store } from '../store/index.ts';
@@ -11,6 +13,20 @@ import { ScoreDb } from './scores.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './service.ts';
 
 const init = workerData as WorkerInit;
+
+/**
+ * The lowest CPU priority for this thread (Linux: a thread id is accepted where a process id is; best effort
+ * elsewhere), so that on a busy machine ingestion gets the CPU first and scoring takes what is left.
+ */
+function lowerPriority(): void {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, 19);
+  } catch {
+    // not Linux, or not allowed: scoring runs at the collector's priority
+  }
+}
+lowerPriority();
 const post = (m: FromWorker) => parentPort?.postMessage(m);
 const log = (msg: string) => post({ type: 'log', msg });
 

@@ -147,6 +147,28 @@ test('a session followed event by event scores as one read whole from the store'
   db.close();
 });
 
+test('a burst of events is only noted; its sessions are scored once it is over', async () => {
+  const { home, store, db, clock, scorer } = setup();
+  insert(store, normal);
+  await scorer.step();
+  const burst = [1, 2].flatMap((k) => normal.map((s) => relabel(s, `${s.id}-b${k}`, k * 30 * 86_400_000)));
+  insert(store, burst);
+  const during = await scorer.step();
+  assert.equal(during.noticed, 80);
+  assert.equal(during.scored, 0);
+  clock.t += 1_000;
+  assert.equal((await scorer.step()).scored, 0, 'still within 2 s of the burst');
+  clock.t += 1_500;
+  let scored = 0;
+  for (let i = 0; i < 20 && scorer.pending > 0; i++) scored += (await scorer.step()).scored;
+  assert.equal(scored, 80);
+  const id = `${(normal[7] as LabelledSession).id}-b2`;
+  const whole = scoreSession(loadModel(home) as AnalyticsModel, id, store.timeline(id));
+  assert.deepEqual(db.get(id)?.features, whole.features);
+  store.close();
+  db.close();
+});
+
 test('retraining reads again only the sessions that changed and trains the model reading everything would', () => {
   const { home, store, db } = setup();
   insert(store, normal);
