@@ -80,14 +80,18 @@ function fleetIdentity(
   };
 }
 
-/** Every agent with events (or usage) since `since` (ms), most recently active first. */
+/**
+ * Every agent with events (or usage) since `since` (ms), most recently active first. The scan follows the time
+ * index: left to itself SQLite walks events_session_ts to skip the GROUP BY's sort, one random row lookup per
+ * event, which at 1M events took 2-7 s where the range scan plus an in-memory grouping takes about 1.5 s.
+ */
 export function listAgents(store: Store, pricing: Pricing, opts: { since?: number } = {}): AgentSummary[] {
   const rows = store
     .select(
       `SELECT session_id, COALESCE(agent_id, '') AS agent_id, max(project_name) AS project_name, count(*) AS events,
          sum(hook_event = 'PreToolUse') AS tool_calls, sum(level = 'ERROR' OR success = 0) AS errors,
          min(ts) AS first_ts, max(ts) AS last_ts
-       FROM events WHERE ts >= ? AND session_id != ''
+       FROM events INDEXED BY events_ts WHERE ts >= ? AND session_id != ''
        GROUP BY session_id, COALESCE(agent_id, '')`,
     )
     .all(opts.since ?? 0) as AgentRow[];
