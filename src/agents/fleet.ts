@@ -267,7 +267,9 @@ export function sessionTree(store: Store, pricing: Pricing, sessionId: string): 
         if (i >= 0) link(pending.splice(i, 1)[0] as string, id);
       }
     }
-    if (hook === 'SubagentStop' && id !== '' && n.outcome === 'running') n.outcome = 'completed';
+    // A background launch reports async_launched first; its SubagentStop, later, is the end of the work.
+    if (hook === 'SubagentStop' && id !== '' && (n.outcome === 'running' || n.outcome === 'async_launched'))
+      n.outcome = 'completed';
     if ((e.tool_name === 'Agent' || e.tool_name === 'Task') && e.tool_use_id) {
       if (hook === 'PreToolUse' && !calls.has(e.tool_use_id)) {
         calls.set(e.tool_use_id, {
@@ -293,6 +295,7 @@ export function sessionTree(store: Store, pricing: Pricing, sessionId: string): 
           else if (typeof d.subagent_status === 'string') {
             if (d.subagent_status === 'async_launched') {
               if (c) c.background = true;
+              // Unless its SubagentStop already came (the Post of a launch can be stored after it).
               if (target.outcome === 'running') target.outcome = 'async_launched';
             } else target.outcome = d.subagent_status;
           }

@@ -246,3 +246,55 @@ describe('tree figure', () => {
     store.close();
   });
 });
+
+test('a background subagent is completed once its SubagentStop arrives after the async launch', () => {
+  const store = Store.open(':memory:');
+  const session = '7d0f3a52-1f5b-4a7e-9d1e-0c2b6a9e4f11';
+  const base = { session_id: session, cwd: '/home/dev/project', transcript_path: '/tmp/t.jsonl' };
+  const call = {
+    subagent_type: 'general-purpose',
+    description: 'scan',
+    prompt: 'look',
+    run_in_background: true,
+  };
+  const events = eventsOf(
+    [
+      { ...base, hook_event_name: 'SessionStart', source: 'startup' },
+      {
+        ...base,
+        hook_event_name: 'PreToolUse',
+        tool_name: 'Agent',
+        tool_use_id: 'toolu_bg1',
+        tool_input: call,
+      },
+      {
+        ...base,
+        hook_event_name: 'SubagentStart',
+        agent_id: 'a0b1c2d3e4f5a6b7c',
+        agent_type: 'general-purpose',
+      },
+      {
+        ...base,
+        hook_event_name: 'PostToolUse',
+        tool_name: 'Agent',
+        tool_use_id: 'toolu_bg1',
+        tool_input: call,
+        tool_response: { status: 'async_launched', agentId: 'a0b1c2d3e4f5a6b7c' },
+      },
+      {
+        ...base,
+        hook_event_name: 'SubagentStop',
+        agent_id: 'a0b1c2d3e4f5a6b7c',
+        agent_type: 'general-purpose',
+      },
+    ],
+    Date.now() - 60_000,
+  );
+  insert(store, events);
+  const tree = sessionTree(store, new Pricing(), session);
+  const bg = tree?.root.children[0];
+  assert.equal(bg?.agent_id, 'a0b1c2d3e4f5a6b7c');
+  assert.equal(bg?.delegation?.background, true);
+  assert.equal(bg?.outcome, 'completed');
+  store.close();
+});
