@@ -87,6 +87,8 @@ const COLD_STEP = 5;
 export class LiveScorer {
   private readonly saved: SavedModel;
   private cursor: number | undefined;
+  /** The cursor as last written to the scores file (written only when it moves). */
+  private savedCursor = -1;
   /** Sessions with events not yet scored. */
   private readonly dirty = new Set<string>();
   private readonly live = new Map<string, LiveSession>();
@@ -200,8 +202,12 @@ export class LiveScorer {
       }
       this.cursor = upTo;
     }
+    const moved = this.cursor < max || this.savedCursor !== max;
     this.cursor = Math.max(this.cursor, max);
-    this.db.setMeta(SEQ_KEY, this.cursor);
+    if (moved) {
+      this.db.setMeta(SEQ_KEY, this.cursor);
+      this.savedCursor = this.cursor;
+    }
     return this.dirty.size - before;
   }
 
