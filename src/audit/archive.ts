@@ -32,6 +32,7 @@ import { createInterface } from 'node:readline';
 import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
+import { sha256Hex } from '../sha256.ts';
 import { canonicalJson } from './canonical.ts';
 import {
   type AuditPublicKey,
@@ -96,10 +97,6 @@ function isRecord(v: unknown): v is ArchiveRecord {
     ['first_prev', 'last_hash', 'source_sha256', 'gz_sha256'].every((k) => HEX64.test(String(r[k]))) &&
     ['day_file', 'file', 'archived_at', 'prev_record', 'key_id', 'sig'].every((k) => typeof r[k] === 'string')
   );
-}
-
-function sha256Hex(text: string | Buffer): string {
-  return createHash('sha256').update(text).digest('hex');
 }
 
 /** A pass-through stream that hashes what flows through it. */

@@ -1,5 +1,4 @@
 import {
-  createHash,
   createPrivateKey,
   createPublicKey,
   generateKeyPairSync,
@@ -21,6 +20,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { sha256Hex } from '../sha256.ts';
 
 /** File names under the data dir's keys/ directory. */
 export const PRIVATE_KEY_FILE = 'audit-ed25519.key';
@@ -87,7 +87,7 @@ export function describePublicKey(key: KeyObject | string): AuditPublicKey {
   const spki = publicKey.export({ type: 'spki', format: 'der' });
   // An Ed25519 SPKI is a fixed 12-byte header followed by the 32-byte raw key.
   const raw = spki.subarray(spki.length - 32);
-  const fingerprint = createHash('sha256').update(raw).digest('hex');
+  const fingerprint = sha256Hex(raw);
   return { publicKey, publicKeyPem, fingerprint, keyId: fingerprint.slice(0, 16) };
 }
 

@@ -17,8 +17,8 @@
  *   kept elsewhere to rule out a replaced key pair.
  */
 
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import { sha256Hex } from '../sha256.ts';
 import {
   ARCHIVE_SUBDIR,
   archivedDayFiles,
@@ -360,8 +360,4 @@ export async function verifyAudit(dir: string, opts: VerifyOptions = {}): Promis
   if (key) result.keyId = key.keyId;
   if (errors[0]) result.firstError = errors[0];
   return result;
-}
-
-function sha256Hex(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
 }

@@ -6,34 +6,28 @@
  * audit append, what to delete and when) stays on the collector's thread.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { readRecord, remove } from '../capture/spool.ts';
+import { remove } from '../capture/spool.ts';
 import type { DataPaths } from '../config/paths.ts';
 import { Store } from '../store/index.ts';
 import { QuarantineError } from '../types.ts';
 import { rowOfWire } from './audit-to-store.ts';
-import type { IORequest, IOResponse, WireRecord } from './io.ts';
+import { type IORequest, type IOResponse, readSync, type WireRecord } from './io.ts';
 
 const paths = (workerData as { paths: DataPaths }).paths;
 
+/** The same read as on the main thread (readSync), in the shape that crosses to it. */
 function read(names: string[], maxBytes: number): WireRecord[] {
-  const out: WireRecord[] = [];
-  for (const name of names) {
-    try {
-      const r = readRecord(paths, name, maxBytes);
-      out.push({
-        name,
-        mtimeMs: r.mtimeMs,
-        projectDir: r.projectDir,
-        body: r.body,
-        ...(r.fleet ? { fleet: r.fleet } : {}),
-      });
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      // Gone since it was listed (removed by an earlier pass): nothing to do.
-      if (code === 'ENOENT') continue;
-      if (err instanceof QuarantineError) out.push({ name, quarantine: err.reason });
-      else out.push({ name, error: (err as Error)?.message ?? String(err) });
-    }
+  const { records, failures } = readSync(paths, names, maxBytes);
+  const out: WireRecord[] = records.map((r) => ({
+    name: r.name,
+    mtimeMs: r.mtimeMs,
+    projectDir: r.projectDir,
+    body: r.body,
+    ...(r.fleet ? { fleet: r.fleet } : {}),
+  }));
+  for (const { name, err } of failures) {
+    if (err instanceof QuarantineError) out.push({ name, quarantine: err.reason });
+    else out.push({ name, error: err?.message ?? String(err) });
   }
   return out;
 }

@@ -164,7 +164,7 @@ export class CollectorIO {
   private lose(reason: string): void {
     if (!this.worker) return;
     this.worker = undefined;
-    this.log(`${reason}; reading on the main thread`);
+    this.log(`${reason}; doing its work on the main thread`);
     const err = new Error(reason);
     for (const w of this.waiters.values()) w.reject(err);
     this.waiters.clear();

@@ -30,6 +30,10 @@ export interface BatchResult {
   lastEventTs?: number;
 }
 
+function emptyResult(files: number): BatchResult {
+  return { files, stored: 0, duplicates: 0, quarantined: 0, optedOut: 0 };
+}
+
 export interface PipelineCounters {
   stored: number;
   duplicates: number;
@@ -124,7 +128,7 @@ export class Pipeline {
    * Returns the names that may now be removed from the spool (committed, duplicates, opted out).
    */
   ingestRead(files: number, read: ReadResult): { res: BatchResult; done: string[] } {
-    const res: BatchResult = { files, stored: 0, duplicates: 0, quarantined: 0, optedOut: 0 };
+    const res = emptyResult(files);
     const done: string[] = [];
     if (files === 0) return { res, done };
     this.commit(this.prepare(read, res, done), res);
@@ -169,7 +173,7 @@ export class Pipeline {
     read: ReadResult,
     insert: (rows: WireStoreRow[]) => Promise<InsertResult>,
   ): Promise<{ res: BatchResult; done: string[] }> {
-    const res: BatchResult = { files, stored: 0, duplicates: 0, quarantined: 0, optedOut: 0 };
+    const res = emptyResult(files);
     const done: string[] = [];
     if (files === 0) return Promise.resolve({ res, done });
     const events = this.prepare(read, res, done);
@@ -188,7 +192,7 @@ export class Pipeline {
    * by event id, within the call and against the store.
    */
   ingestEvents(events: readonly TelemetryEvent[]): BatchResult {
-    const res: BatchResult = { files: 0, stored: 0, duplicates: 0, quarantined: 0, optedOut: 0 };
+    const res = emptyResult(0);
     this.commit(events, res);
     this.count(res);
     return res;

@@ -12,6 +12,7 @@ import { closeSync, createReadStream, createWriteStream, mkdirSync, openSync, wr
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
+import { sha256Hex } from '../sha256.ts';
 
 const BLOCK = 512;
 const MAX_SIZE = 8 * 1024 ** 3 - 1;
@@ -133,7 +134,7 @@ export class TarGzWriter {
     await this.write(tarHeader(name, data.length, mode, mtimeMs, '0'));
     await this.write(data);
     await this.pad(data.length);
-    return { name, size: data.length, sha256: createHash('sha256').update(data).digest('hex'), mode };
+    return { name, size: data.length, sha256: sha256Hex(data), mode };
   }
 
   private async pad(size: number): Promise<void> {
