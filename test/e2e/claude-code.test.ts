@@ -8,10 +8,10 @@
  */
 
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { isAlive, readPidFile as readPid } from '../../src/collector/control.ts';
+import { readPidFile as readPid } from '../../src/collector/control.ts';
 import type { TelemetryEvent } from '../../src/types.ts';
 import {
   CLAUDE_BIN,
@@ -19,6 +19,7 @@ import {
   claudeArgs,
   claudeEnv,
   claudeInstalled,
+  closeSandbox,
   type ExecutedTool,
   executedTools,
   MOCK_API_KEY,
@@ -197,18 +198,7 @@ describe('real Claude Code session, captured end to end', { skip, timeout: 175_0
     if (mock) await mock.close();
     if (!sb) return;
     const s = sb;
-    await cli(s, ['stop']).catch(() => undefined);
-    // If the collector outlived `stop`, end it by the pid it recorded (never by name).
-    const pid = collectorPid ?? readPid(join(s.data, 'run', 'collector.pid'));
-    if (pid !== undefined && isAlive(pid)) {
-      process.kill(pid, 'SIGKILL');
-      failed = true;
-    }
-    if (failed || process.env.CT_E2E_KEEP === '1') {
-      process.stderr.write(`e2e sandbox kept for inspection: ${s.root} (logs in ${s.logs})\n`);
-    } else {
-      rmSync(s.root, { recursive: true, force: true });
-    }
+    await closeSandbox(s, () => cli(s, ['stop']), { collectorPid, failed });
   });
 
   /** Wraps a check so a failure keeps the sandbox around. */

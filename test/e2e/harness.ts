@@ -4,10 +4,11 @@
  * output back into the list of tool calls it actually executed.
  */
 import { type SpawnOptions, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isAlive, readPidFile } from '../../src/collector/control.ts';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLAUDE_BIN = join(REPO_ROOT, '.e2e', 'claude-code', 'node_modules', '.bin', 'claude');
@@ -232,6 +233,27 @@ export function resultLine(lines: StreamLine[]): Record<string, unknown> | undef
 
 export function claudeInstalled(): boolean {
   return existsSync(CLAUDE_BIN);
+}
+
+/**
+ * Ends a run: `stop` the collector, end it by the pid it recorded if it outlived that (never by name), and
+ * remove the sandbox, unless the run failed (a forced kill counts) or CT_E2E_KEEP=1 asks to keep it.
+ */
+export async function closeSandbox(
+  s: Sandbox,
+  stop: () => Promise<unknown>,
+  run: { collectorPid: number | undefined; failed: boolean },
+): Promise<void> {
+  await stop().catch(() => undefined);
+  let failed = run.failed;
+  const pid = run.collectorPid ?? readPidFile(join(s.data, 'run', 'collector.pid'));
+  if (pid !== undefined && isAlive(pid)) {
+    process.kill(pid, 'SIGKILL');
+    failed = true;
+  }
+  if (failed || process.env.CT_E2E_KEEP === '1')
+    process.stderr.write(`e2e sandbox kept for inspection: ${s.root} (logs in ${s.logs})\n`);
+  else rmSync(s.root, { recursive: true, force: true });
 }
 
 export function sleep(ms: number): Promise<void> {

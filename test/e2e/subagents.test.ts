@@ -12,11 +12,11 @@
  * installed). Set CT_E2E_KEEP=1 to keep the sandbox directory for inspection.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { SessionTree, TreeNode } from '../../src/agents/fleet.ts';
-import { isAlive, readPidFile } from '../../src/collector/control.ts';
+import { readPidFile } from '../../src/collector/control.ts';
 import type { CostReport } from '../../src/usage/report.ts';
 import {
   CLAUDE_BIN,
@@ -24,6 +24,7 @@ import {
   claudeArgs,
   claudeEnv,
   claudeInstalled,
+  closeSandbox,
   type ExecutedTool,
   executedTools,
   makeSandbox,
@@ -222,15 +223,7 @@ describe('real Claude Code: two subagents (one in the background), tree and toke
     if (mock) await mock.close();
     if (!sb) return;
     const s = sb;
-    await cli(s, ['stop']).catch(() => undefined);
-    const pid = collectorPid ?? readPidFile(join(s.data, 'run', 'collector.pid'));
-    if (pid !== undefined && isAlive(pid)) {
-      process.kill(pid, 'SIGKILL');
-      failed = true;
-    }
-    if (failed || process.env.CT_E2E_KEEP === '1')
-      process.stderr.write(`e2e sandbox kept for inspection: ${s.root} (logs in ${s.logs})\n`);
-    else rmSync(s.root, { recursive: true, force: true });
+    await closeSandbox(s, () => cli(s, ['stop']), { collectorPid, failed });
   });
 
   const check = (name: string, fn: (r: Run) => void) =>
