@@ -1,5 +1,5 @@
 import type { AuditEntry } from '../audit/index.ts';
-import type { Store, StoreRow } from '../store/index.ts';
+import { type EventRowValues, rowValuesOf, type Store, type StoreRow } from '../store/index.ts';
 
 /**
  * The line the store keeps for an event: a pushed foreign line verbatim (`log_line`), else the event's JSON
@@ -16,25 +16,9 @@ export function storeRowOf(e: AuditEntry): StoreRow {
   return { event: e.event, auditSeq: e.seq, ...(line !== undefined ? { line } : {}) };
 }
 
-/**
- * A store row as sent to the collector's I/O worker: the audit seq and the event's canonical JSON (what the
- * log holds), plus a pushed foreign line when there is one. Strings cross threads cheaply; the worker parses
- * the event back, exactly as a rebuild from the log does.
- */
-export interface WireStoreRow {
-  seq: number;
-  json: string;
-  foreignLine?: string;
-}
-
-export function wireRowOf(e: AuditEntry): WireStoreRow {
-  const json = e.eventJson ?? JSON.stringify(e.event);
-  const line = storedLineOf(e);
-  return line !== undefined && line !== json ? { seq: e.seq, json, foreignLine: line } : { seq: e.seq, json };
-}
-
-export function rowOfWire(w: WireStoreRow): StoreRow {
-  return { event: JSON.parse(w.json), auditSeq: w.seq, line: w.foreignLine ?? w.json };
+/** A store row as the collector's I/O worker inserts it: plain values that cross threads cheaply. */
+export function rowValuesOfEntry(e: AuditEntry): EventRowValues {
+  return rowValuesOf(storeRowOf(e));
 }
 
 const BATCH = 2000;

@@ -6,8 +6,7 @@ import type { Config } from '../config/config.ts';
 import type { DataPaths } from '../config/paths.ts';
 import { openStoreChecked } from '../ops/store-repair.ts';
 import { type RunningSinks, type SinkStatus, startSinks } from '../sinks/index.ts';
-import type { Store } from '../store/index.ts';
-import type { WireStoreRow } from './audit-to-store.ts';
+import type { EventRowValues, Store } from '../store/index.ts';
 import { CollectorIO } from './io.ts';
 import { Pipeline, type PipelineCounters, TELEMETRY_VERSION } from './pipeline.ts';
 
@@ -242,7 +241,7 @@ export class Collector {
     // Inserts are chained: a batch goes to the store only after the one before it got there, so a failed
     // insert leaves no later batch in the store and recovery (from the store's highest audit seq) has no gap.
     let chain: Promise<unknown> = Promise.resolve();
-    const insert = (rows: WireStoreRow[]) => {
+    const insert = (rows: EventRowValues[]) => {
       const p = chain.then(() => io.insert(rows));
       chain = p;
       return p;

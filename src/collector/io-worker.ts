@@ -10,7 +10,6 @@ import { remove } from '../capture/spool.ts';
 import type { DataPaths } from '../config/paths.ts';
 import { Store } from '../store/index.ts';
 import { QuarantineError } from '../types.ts';
-import { rowOfWire } from './audit-to-store.ts';
 import { type IORequest, type IOResponse, readSync, type WireRecord } from './io.ts';
 
 const paths = (workerData as { paths: DataPaths }).paths;
@@ -43,7 +42,7 @@ function handle(req: IORequest): IOResponse {
       return { id: req.id, removed: remove(paths, req.names) };
     case 'insert':
       store ??= Store.open(paths.storeFile);
-      return { id: req.id, inserted: store.insertBatch(req.rows.map(rowOfWire)) };
+      return { id: req.id, inserted: store.insertValues(req.rows) };
     case 'close':
       store?.close();
       store = undefined;

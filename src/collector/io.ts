@@ -7,14 +7,13 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { readRecord, remove, scopeOf } from '../capture/spool.ts';
 import type { DataPaths } from '../config/paths.ts';
-import type { InsertResult, Store } from '../store/index.ts';
+import type { EventRowValues, InsertResult, Store } from '../store/index.ts';
 import { type FleetEnv, QuarantineError, type SpoolRecord } from '../types.ts';
-import { rowOfWire, type WireStoreRow } from './audit-to-store.ts';
 
 export type IORequest =
   | { id: number; op: 'read'; names: string[]; maxBytes: number }
   | { id: number; op: 'remove'; names: string[] }
-  | { id: number; op: 'insert'; rows: WireStoreRow[] }
+  | { id: number; op: 'insert'; rows: EventRowValues[] }
   | { id: number; op: 'close' };
 
 export type WireRecord =
@@ -119,7 +118,7 @@ export class CollectorIO {
    * one message at a time). An error from SQLite (disk full, I/O) rejects: the caller heals from the audit
    * log, as after any failed batch. Only a worker that cannot answer at all makes this thread do it.
    */
-  async insert(rows: WireStoreRow[]): Promise<InsertResult> {
+  async insert(rows: EventRowValues[]): Promise<InsertResult> {
     if (this.worker) {
       let res: IOResponse | undefined;
       try {
@@ -130,7 +129,7 @@ export class CollectorIO {
       if (res && 'inserted' in res) return res.inserted;
     }
     if (!this.store) throw new Error('no store to insert into');
-    return this.store.insertBatch(rows.map(rowOfWire));
+    return this.store.insertValues(rows);
   }
 
   async flush(): Promise<void> {

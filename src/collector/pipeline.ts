@@ -9,9 +9,9 @@ import type { Config } from '../config/config.ts';
 import type { DataPaths } from '../config/paths.ts';
 import { IngestDetection } from '../detect/ingest.ts';
 import { type NormalizeContext, normalize, redactString, ScopeCache } from '../ingest/index.ts';
-import type { InsertResult, Store } from '../store/index.ts';
+import type { EventRowValues, InsertResult, Store } from '../store/index.ts';
 import { QuarantineError, type SpoolRecord, type TelemetryEvent } from '../types.ts';
-import { copyAuditToStore, storeRowOf, type WireStoreRow, wireRowOf } from './audit-to-store.ts';
+import { copyAuditToStore, rowValuesOfEntry, storeRowOf } from './audit-to-store.ts';
 import { ClaudeVersionLookup } from './claude-version.ts';
 import { type ReadResult, readSync } from './io.ts';
 
@@ -171,7 +171,7 @@ export class Pipeline {
   ingestReadVia(
     files: number,
     read: ReadResult,
-    insert: (rows: WireStoreRow[]) => Promise<InsertResult>,
+    insert: (rows: EventRowValues[]) => Promise<InsertResult>,
   ): Promise<{ res: BatchResult; done: string[] }> {
     const res = emptyResult(files);
     const done: string[] = [];
@@ -184,7 +184,7 @@ export class Pipeline {
       return { res, done };
     };
     if (!staged) return Promise.resolve(finish(undefined));
-    return insert(staged.entries.map(wireRowOf)).then(finish);
+    return insert(staged.entries.map(rowValuesOfEntry)).then(finish);
   }
 
   /**

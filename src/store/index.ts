@@ -3,11 +3,13 @@ export { META_AUDIT_SEQ, migrate, SCHEMA_VERSION, StoreSchemaError, schemaVersio
 export {
   DEFAULT_QUERY_LIMIT,
   DEFAULT_SESSIONS_LIMIT,
+  type EventRowValues,
   eventTime,
   type ForeignLabelName,
   type InsertResult,
   type ProjectSummary,
   type QueryFilter,
+  rowValuesOf,
   type SessionFilter,
   type SessionSummary,
   Store,
