@@ -13,6 +13,7 @@
  * usage         token usage per API response from transcripts (v4); transcript_offsets: bytes read per file.
  * otel_requests / otel_metrics  Claude Code's own OTLP export (v5): api_request events and the cost/token
  *               metric points (src/usage/otel.ts).
+ * v6 widened events_session_ts to cover the per-agent summary (src/agents/fleet.ts).
  * meta          key/value: schema_version, counters (events, sessions) and audit_seq, the highest
  *               audit log seq whose event is in the store (crash recovery resumes after it).
  *
@@ -22,7 +23,7 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { FOREIGN_LABELS_TABLE, ROLLUP_REBUILD, ROLLUP_TABLE } from './rollup.ts';
 
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 
 export const META_SCHEMA_VERSION = 'schema_version';
 export const META_EVENTS = 'events';
@@ -208,12 +209,26 @@ CREATE TABLE IF NOT EXISTS otel_metrics (
 CREATE INDEX IF NOT EXISTS otel_metrics_session ON otel_metrics (session_id);
 `;
 
+/**
+ * v6: the per-agent summary (`agents`, the Fleet view) reads session, agent, time, hook event, level and
+ * success of every event. events_session_ts now carries them after (session_id, ts, seq), so that summary is
+ * a scan of the index instead of a row lookup per event (1M events: about 0.4 s instead of 1.5-2 s), while
+ * everything that used (session_id, ts) keeps its order (seq is unique, so nothing after it reorders). One
+ * wider index rather than a second one: under 1 µs more per stored event, where another index of the same
+ * columns cost 3-6 µs. Rebuilding it on an existing store takes a few seconds per million events, once.
+ */
+const V6 = `
+DROP INDEX IF EXISTS events_session_ts;
+CREATE INDEX events_session_ts ON events (session_id, ts, seq, agent_id, hook_event, level, success);
+`;
+
 const MIGRATIONS: Migration[] = [
   { version: 1, sql: V1 },
   { version: 2, sql: V2 },
   { version: 3, sql: V3 },
   { version: 4, sql: V4 },
   { version: 5, sql: V5 },
+  { version: 6, sql: V6 },
 ];
 
 export class StoreSchemaError extends Error {
