@@ -1,18 +1,60 @@
-import { findConflicts, listAgents, sessionTree, type TreeNode } from '../agents/fleet.ts';
+import {
+  type FleetAgent,
+  type FleetAnswer,
+  type FleetConflict,
+  type FleetSource,
+  fleetAgents,
+  fleetConflicts,
+} from '../agents/federated.ts';
+import { sessionTree, type TreeNode } from '../agents/fleet.ts';
 import { loadConfig } from '../config/config.ts';
 import { dataPaths } from '../config/paths.ts';
+import type { Federation } from '../query/federation.ts';
 import { Store } from '../store/index.ts';
 import { Pricing } from '../usage/pricing.ts';
 import { type CommandSpec, type Options, parse, parseTime, UsageError } from './args.ts';
-import { type Command, printJson, println } from './command.ts';
+import { type Command, out, printJson, println } from './command.ts';
 import { fmtCost, fmtTokens } from './cost.ts';
 import { shortTime, table } from './format.ts';
 
-/** The store and the price table, for the fleet commands. */
-export function openFleet(): { store: Store; pricing: Pricing } {
+/**
+ * The store and the price table, for the fleet commands, and the federation peers to merge with (none with
+ * `local`, or when config.yaml lists no federation instances).
+ */
+export async function openFleet(local = true): Promise<FleetSource & { peers?: Federation }> {
   const paths = dataPaths();
-  return { store: Store.open(paths.storeFile), pricing: new Pricing(loadConfig(paths).pricing) };
+  const config = loadConfig(paths);
+  const src = { store: Store.open(paths.storeFile), pricing: new Pricing(config.pricing) };
+  if (local || config.federation.instances.length === 0) return src;
+  // Loaded only with peers: the federation module brings the LogQL parser along.
+  const { Federation } = await import('../query/federation.ts');
+  return { ...src, peers: new Federation(config.federation) };
 }
+
+/**
+ * Prints the merged answer as JSON (an object with the instance reports, where a local answer is a plain
+ * list) or hands the rows to `print`; names failed peers on stderr. Exit code 1 when one failed.
+ */
+function report<T>(
+  r: FleetAnswer<T>,
+  merged: boolean,
+  json: boolean | undefined,
+  key: string,
+  print: (rows: T[]) => void,
+): number {
+  if (json) printJson(merged ? { [key]: r.rows, instances: r.instances, partial: r.partial } : r.rows);
+  else print(r.rows);
+  if (merged && !json) {
+    for (const i of r.instances) {
+      if (!i.ok) out.error(`instance ${i.name}: FAILED: ${i.error ?? 'no answer'}\n`);
+      else if (i.note) out.error(`instance ${i.name}: ${i.note}\n`);
+    }
+    if (r.partial) out.error(`partial: ${key} of the instances above that failed are missing\n`);
+  }
+  return r.partial ? 1 : 0;
+}
+
+const LOCAL_HELP = '--local               this collector only (default: merged with federation.instances)';
 
 export function fmtDuration(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)} ms`;
@@ -24,11 +66,12 @@ export function fmtDuration(ms: number): string {
 const agentsSpec = {
   name: 'agents',
   summary: 'Agents seen (main agents and subagents): events, tools, errors, duration, tokens, cost.',
-  usage: 'agents [--since T] [--json]',
-  options: { since: { type: 'string' }, json: { type: 'boolean' } },
+  usage: 'agents [--since T] [--local] [--json]',
+  options: { since: { type: 'string' }, local: { type: 'boolean' }, json: { type: 'boolean' } },
   help: [
     '--since T             agents active since 15m, 2h, 7d or an ISO time',
-    '--json                JSON array',
+    LOCAL_HELP,
+    '--json                JSON array; merged: {agents, instances, partial}',
   ],
 } satisfies CommandSpec<Options>;
 
@@ -36,62 +79,59 @@ export const agents: Command = {
   spec: agentsSpec,
   async run(argv) {
     const { values } = parse(agentsSpec, argv);
-    const { store, pricing } = openFleet();
+    const since = values.since !== undefined ? { since: parseTime(values.since, '--since') } : {};
+    const { peers, ...src } = await openFleet(values.local === true);
     try {
-      const list = listAgents(store, pricing, {
-        ...(values.since !== undefined ? { since: parseTime(values.since, '--since') } : {}),
+      const r = await fleetAgents(src, peers, since);
+      return report(r, peers !== undefined, values.json, 'agents', (list) => {
+        if (list.length === 0) println('no agents seen yet');
+        else println(agentsTable(list, peers !== undefined));
       });
-      if (values.json) {
-        printJson(list);
-        return 0;
-      }
-      if (list.length === 0) {
-        println('no agents seen yet');
-        return 0;
-      }
-      println(
-        table(
-          [
-            'session',
-            'agent',
-            'type',
-            'group',
-            'role',
-            'host',
-            'project',
-            'events',
-            'tools',
-            'errors',
-            'duration',
-            'tokens',
-            'cost',
-            'last',
-          ],
-          list.map((a) => [
-            a.session_id.slice(0, 8),
-            a.agent_id || a.fleet_id || 'main',
-            a.agent_type ?? '',
-            a.agent_group ?? '',
-            a.agent_role ?? '',
-            a.host ?? '',
-            a.project_name ?? '',
-            String(a.events),
-            String(a.tool_calls),
-            String(a.errors),
-            fmtDuration(a.duration_ms),
-            fmtTokens(a.usage.input + a.usage.output + a.usage.cacheCreation + a.usage.cacheRead),
-            fmtCost(a.usage),
-            a.last_ts !== null ? shortTime(a.last_ts) : '',
-          ]),
-          40,
-        ),
-      );
-      return 0;
     } finally {
-      store.close();
+      src.store.close();
     }
   },
 };
+
+function agentsTable(list: FleetAgent[], merged: boolean): string {
+  return table(
+    [
+      ...(merged ? ['instance'] : []),
+      'session',
+      'agent',
+      'type',
+      'group',
+      'role',
+      'host',
+      'project',
+      'events',
+      'tools',
+      'errors',
+      'duration',
+      'tokens',
+      'cost',
+      'last',
+    ],
+    list.map((a) => [
+      ...(merged ? [a.instance] : []),
+      a.session_id.slice(0, 8),
+      a.agent_id || a.fleet_id || 'main',
+      a.agent_type ?? '',
+      a.agent_group ?? '',
+      a.agent_role ?? '',
+      a.host ?? '',
+      a.project_name ?? '',
+      String(a.events),
+      String(a.tool_calls),
+      String(a.errors),
+      fmtDuration(a.duration_ms),
+      fmtTokens(a.usage.input + a.usage.output + a.usage.cacheCreation + a.usage.cacheRead),
+      fmtCost(a.usage),
+      a.last_ts !== null ? shortTime(a.last_ts) : '',
+    ]),
+    40,
+  );
+}
 
 const treeSpec = {
   name: 'tree',
@@ -128,7 +168,7 @@ export const tree: Command = {
     const { values, positionals } = parse(treeSpec, argv);
     const given = positionals[0];
     if (given === undefined || positionals.length > 1) throw new UsageError('tree: give one session id');
-    const { store, pricing } = openFleet();
+    const { store, pricing } = await openFleet();
     try {
       const r = store.resolveSession(given);
       if (r.ambiguous) throw new UsageError(`tree: "${given}" matches more than one session`);
@@ -157,12 +197,18 @@ export const tree: Command = {
 const conflictsSpec = {
   name: 'conflicts',
   summary: 'Files two agents wrote within a window, or that one read while another was writing it.',
-  usage: 'conflicts [--since T] [--window D] [--json]',
-  options: { since: { type: 'string' }, window: { type: 'string' }, json: { type: 'boolean' } },
+  usage: 'conflicts [--since T] [--window D] [--local] [--json]',
+  options: {
+    since: { type: 'string' },
+    window: { type: 'string' },
+    local: { type: 'boolean' },
+    json: { type: 'boolean' },
+  },
   help: [
     '--since T             accesses since 15m, 2h, 7d or an ISO time (default: all)',
     '--window D            how close two accesses must be: 30s, 5m... (default 60s)',
-    '--json                JSON array',
+    LOCAL_HELP,
+    '--json                JSON array; merged: {conflicts, instances, partial}',
   ],
 } satisfies CommandSpec<Options>;
 
@@ -178,39 +224,36 @@ export const conflicts: Command = {
         Number(m[1]) *
         ({ ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as Record<string, number>)[m[2] as string]!;
     }
-    const { store } = openFleet();
+    const { peers, ...src } = await openFleet(values.local === true);
     try {
-      const found = findConflicts(store, {
+      const r = await fleetConflicts(src, peers, {
         windowMs,
         ...(values.since !== undefined ? { since: parseTime(values.since, '--since') } : {}),
       });
-      if (values.json) {
-        printJson(found);
-        return 0;
-      }
-      if (found.length === 0) {
-        println('no conflicts');
-        return 0;
-      }
-      const who = (s: { session_id: string; agent_id: string; tool: string }) =>
-        `${s.session_id.slice(0, 8)}/${s.agent_id || 'main'} ${s.tool}`;
-      println(
-        table(
-          ['time', 'kind', 'file', 'first', 'second', 'gap'],
-          found.map((c) => [
-            shortTime(c.second.ts),
-            c.kind,
-            c.file_path,
-            who(c.first),
-            who(c.second),
-            fmtDuration(c.gap_ms),
-          ]),
-          70,
-        ),
-      );
-      return 0;
+      return report(r, peers !== undefined, values.json, 'conflicts', (found) => {
+        if (found.length === 0) println('no conflicts');
+        else println(conflictsTable(found, peers !== undefined));
+      });
     } finally {
-      store.close();
+      src.store.close();
     }
   },
 };
+
+function conflictsTable(found: FleetConflict[], merged: boolean): string {
+  const who = (s: { session_id: string; agent_id: string; tool: string }) =>
+    `${s.session_id.slice(0, 8)}/${s.agent_id || 'main'} ${s.tool}`;
+  return table(
+    [...(merged ? ['instance'] : []), 'time', 'kind', 'file', 'first', 'second', 'gap'],
+    found.map((c) => [
+      ...(merged ? [c.instance] : []),
+      shortTime(c.second.ts),
+      c.kind,
+      c.file_path,
+      who(c.first),
+      who(c.second),
+      fmtDuration(c.gap_ms),
+    ]),
+    70,
+  );
+}

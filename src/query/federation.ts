@@ -43,6 +43,8 @@ export interface InstanceReport {
   /** HTTP status when the instance answered. */
   status?: number;
   error?: string;
+  /** Said of an instance that answered but whose answer was not used as such (fleet: a store already counted). */
+  note?: string;
 }
 
 export interface FederatedResult<T> {
@@ -128,7 +130,7 @@ export function mergePlan(query: string): MergePlan | { refuse: string } {
 // ---------------------------------------------------------------------------------------------------------------
 // HTTP
 
-interface InstanceAnswer<T> {
+export interface InstanceAnswer<T> {
   report: InstanceReport;
   value?: T;
 }
@@ -200,6 +202,18 @@ export class Federation {
     headers?: Record<string, string>,
   ): Promise<InstanceAnswer<T>[]> {
     return Promise.all(this.config.instances.map((inst) => this.get(inst, path, params, parse, headers)));
+  }
+
+  /**
+   * GET `path` on every instance and parse each JSON answer (a parse that throws makes that instance fail with
+   * the reason); one answer per instance, in configuration order. For the JSON routes beside the Loki ones.
+   */
+  async getJson<T>(
+    path: string,
+    params: URLSearchParams | null,
+    parse: (body: unknown) => T,
+  ): Promise<InstanceAnswer<T>[]> {
+    return this.fanOut(path, params, (text) => parse(JSON.parse(text)));
   }
 
   /** `/ready` of every instance, for `status`. */

@@ -12,7 +12,9 @@
  *   the same index.
  * - `session-tree?session=`: the delegation tree of a session (src/agents/fleet.ts).
  * - `fleet?start=&end=&project=`: every agent active in the window, file conflicts between agents, and token
- *   cost by model and by day (src/agents/fleet.ts, src/usage/report.ts).
+ *   cost by model and by day (src/agents/fleet.ts, src/usage/report.ts). Agents and conflicts include those of
+ *   the federation instances of config.yaml (src/agents/federated.ts), each row naming its `instance`;
+ *   `instances` reports every instance asked and `partial` says one failed. Costs are this collector's.
  * - `security?start=&end=&project=&session=&agent=`: rule hits in the window and risk per session (hits by
  *   severity, with the analytics risk once the session is scored).
  * - `analytics?start=&end=&project=`: the analytics status (model, cold start), sessions by risk with their
@@ -23,12 +25,15 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { findConflicts, listAgents, sessionTree } from '../agents/fleet.ts';
+import { fleetAgents, fleetConflicts } from '../agents/federated.ts';
+import { sessionTree } from '../agents/fleet.ts';
 import { ruleRisk } from '../analytics/model.ts';
 import { AnalyticsReader } from '../analytics/report.ts';
 import * as spool from '../capture/spool.ts';
 import { readStatusFile, runningPid } from '../collector/control.ts';
+import { loadConfig } from '../config/config.ts';
 import type { DataPaths } from '../config/paths.ts';
+import { Federation } from '../query/federation.ts';
 import type { Store } from '../store/index.ts';
 import type { EventDetection } from '../types.ts';
 import { costReport, Pricing } from '../usage/report.ts';
@@ -802,6 +807,16 @@ export function securityReport(analytics: AnalyticsReader, hits: RuleHit[], limi
   };
 }
 
+/** The federation instances of the config.yaml in the data dir, for the Fleet view; none when it does not load. */
+function fleetPeers(paths: DataPaths): Federation | undefined {
+  try {
+    const f = loadConfig(paths).federation;
+    return f.instances.length > 0 ? new Federation(f) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function dashboardApiRoutes(router: Router, ctx: DashboardApiContext): Router {
   const pricing = ctx.pricing ?? new Pricing({});
   const ruleHits = new RuleHitIndex(ctx.store);
@@ -855,26 +870,33 @@ export function dashboardApiRoutes(router: Router, ctx: DashboardApiContext): Ro
       if (!tree) throw new HttpError(404, `no session ${w.session}`);
       return sendJson(req, res, tree);
     })
-    .on('GET', '/api/dashboard/fleet', ({ req, res, url }) => {
+    .on('GET', '/api/dashboard/fleet', async ({ req, res, url }) => {
       const w = windowOf(url, ctx.store);
       const limit = limitOf(url, 500, 5000);
-      const agents = listAgents(ctx.store, pricing, { since: w.start + 1 }).filter(
-        (a) =>
-          (a.first_ts ?? 0) <= w.end &&
-          (w.project === undefined || a.project_name === w.project) &&
-          (w.session === undefined || a.session_id === w.session) &&
-          (w.agent === undefined || a.agent_type === w.agent),
+      const fleet = { store: ctx.store, pricing };
+      const peers = fleetPeers(ctx.paths);
+      const range = { since: w.start + 1, until: w.end };
+      const [a, c] = await Promise.all([
+        fleetAgents(fleet, peers, range),
+        fleetConflicts(fleet, peers, range),
+      ]);
+      const agents = a.rows.filter(
+        (x) =>
+          (w.project === undefined || x.project_name === w.project) &&
+          (w.session === undefined || x.session_id === w.session) &&
+          (w.agent === undefined || x.agent_type === w.agent),
       );
-      const conflicts = findConflicts(ctx.store, { since: w.start + 1 }).filter(
-        (c) =>
-          c.second.ts <= w.end &&
-          (w.session === undefined || c.first.session_id === w.session || c.second.session_id === w.session),
+      const conflicts = c.rows.filter(
+        (x) =>
+          w.session === undefined || x.first.session_id === w.session || x.second.session_id === w.session,
       );
       return sendJson(req, res, {
         agents: agents.slice(0, limit),
         agentsInRange: agents.length,
         conflicts: conflicts.slice(-limit),
         conflictsInRange: conflicts.length,
+        instances: a.instances.map((i, k) => (c.instances[k]?.ok === false ? c.instances[k] : i)),
+        partial: a.partial || c.partial,
         costByModel: costReport(ctx.store, pricing, { by: 'model', since: w.start + 1 }),
         costByDay: costReport(ctx.store, pricing, { by: 'day', since: w.start + 1 }),
       });

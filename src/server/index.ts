@@ -8,6 +8,7 @@
 import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { type FleetSource, fleetSourceOf } from '../agents/federated.ts';
 import { GUARD_PATH } from '../capture/settings.ts';
 import { TELEMETRY_VERSION } from '../collector/pipeline.ts';
 import { DEFAULT_CONFIG } from '../config/config.ts';
@@ -15,9 +16,10 @@ import { guardRoute } from '../detect/guard.ts';
 import { QueryError } from '../query/api.ts';
 import type { Federation } from '../query/federation.ts';
 import { WireFormatError } from '../sinks/loki-wire.ts';
+import { Store } from '../store/index.ts';
 import type { OtelSink } from '../usage/otel.ts';
 import type { ApiEngine } from './engine.ts';
-import { FEDERATED_PREFIX, federatedEngine } from './federated.ts';
+import { FEDERATED_PREFIX, federatedEngine, fleetRoutes } from './federated.ts';
 import { Router, sendJson, sendText } from './http.ts';
 import { HttpError } from './http-errors.ts';
 import { registerOtlpRoutes } from './otlp-receiver.ts';
@@ -48,6 +50,11 @@ export interface ApiServerOptions {
   otel?: OtelSink;
   /** Instances to fan queries out to, served under /federated (the same Loki routes). */
   federation?: Federation;
+  /**
+   * The store the fleet routes answer for (/api/fleet/...), with its prices; by default `store` when it is a
+   * Store, priced by the config.yaml of its data dir.
+   */
+  fleet?: FleetSource;
   host?: string;
   /** 0 picks a free port. */
   port?: number;
@@ -111,6 +118,8 @@ function apiRouter(opts: ApiServerOptions, maxBodyBytes: number): Router {
       throw new HttpError(400, 'tail is a WebSocket endpoint: send an Upgrade: websocket request');
     });
   if (opts.otel) registerOtlpRoutes(router, opts.otel, maxBodyBytes);
+  const fleet = opts.fleet ?? (opts.store instanceof Store ? fleetSourceOf(opts.store) : undefined);
+  if (fleet) fleetRoutes(router, fleet, opts.federation);
   if (opts.federation) {
     const f = queryRoutes(federatedEngine(opts.federation), maxBodyBytes);
     const p = `${FEDERATED_PREFIX}/loki/api/v1`;

@@ -323,7 +323,7 @@ test("Fleet shows the API's agents, the delegation tree and swim lanes", { skip 
   );
   const shown = await cells('agents');
   assert.deepEqual(
-    shown.map((r) => [r[0], Number(r[3])]),
+    shown.map((r) => [r[0], Number(r[4])]),
     fleet.agents.map((a) => [a.session_id.slice(0, 8), a.events]),
   );
   await page.locator('[data-table="agents"] tbody tr').first().click();

@@ -275,6 +275,19 @@ export interface AgentSummary {
   last_ts: number | null;
   duration_ms: number;
   usage: UsageSum;
+  /** Machine the events came from (metadata.host). */
+  host: string | null;
+  /** The collector that answered: 'local', or a federation instance of config.yaml. */
+  instance: string;
+}
+
+/** One collector asked for the fleet: whether it answered, and why not. */
+export interface InstanceReport {
+  name: string;
+  ok: boolean;
+  ms: number;
+  error?: string;
+  note?: string;
 }
 
 export interface ConflictSide {
@@ -300,8 +313,12 @@ export interface FleetReport {
     first: ConflictSide;
     second: ConflictSide;
     gap_ms: number;
+    instance: string;
   }[];
   conflictsInRange: number;
+  /** This collector and its federation instances; `partial` when one of them failed. */
+  instances: InstanceReport[];
+  partial: boolean;
   costByModel: CostReport;
   costByDay: CostReport;
 }

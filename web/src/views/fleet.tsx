@@ -6,6 +6,8 @@ import type { ViewProps } from './overview.tsx';
 const tokens = (u: UsageSum) => u.input + u.output + u.cacheCreation + u.cacheRead;
 export const fmtCost = (u: UsageSum) =>
   u.cost === null ? (u.messages > 0 ? '?' : '-') : `$${u.cost.toFixed(u.cost < 1 ? 4 : 2)}`;
+/** The instance name of this collector's own rows (src/agents/federated.ts). */
+const LOCAL = 'local';
 const agentName = (type: string | null, id: string) => (id === '' ? 'main' : (type ?? id.slice(0, 8)));
 
 /** One lane: an agent's span of activity. */
@@ -104,7 +106,12 @@ export function Fleet(p: ViewProps & { open: string; setOpen: (id: string) => vo
   const agents = r?.agents ?? [];
   const sum = (k: (a: AgentSummary) => number) => agents.reduce((s, a) => s + k(a), 0);
   const cost = r ? r.costByModel.total : undefined;
+  // Columns naming the collector only when peers answered too.
+  const federated = (r?.instances.length ?? 0) > 1;
+  const failed = (r?.instances ?? []).filter((i) => !i.ok);
   const rows = agents.map((a) => ({
+    instance: a.instance,
+    host: a.host ?? '',
     session: a.session_id,
     agent: agentName(a.agent_type, a.agent_id),
     agent_id: a.agent_id,
@@ -148,15 +155,25 @@ export function Fleet(p: ViewProps & { open: string; setOpen: (id: string) => vo
         </div>
       </Panel>
       <Panel title="Agents in this range" id="agents" error={report.error} wide>
+        {failed.length > 0 ? (
+          <p class="error" data-failed-instances>
+            {`Partial: no answer from ${failed.map((i) => `${i.name} (${i.error ?? 'no answer'})`).join(', ')}: their agents and conflicts are missing.`}
+          </p>
+        ) : null}
         <Table
           id="agents"
           rows={rows}
-          onRow={(x) => p.setOpen(x.session)}
+          // The delegation tree is read from this collector's store: a peer's sessions have none here.
+          onRow={(x) => {
+            if (x.instance === LOCAL) p.setOpen(x.session);
+          }}
           selected={(x) => x.session === p.open}
           empty="No agent was active in this range."
           columns={[
+            ...(federated ? [{ key: 'instance' as const, label: 'instance' }] : []),
             { key: 'session', label: 'session', render: (x) => x.session.slice(0, 8) },
             { key: 'agent', label: 'agent' },
+            { key: 'host', label: 'host' },
             { key: 'project', label: 'project' },
             { key: 'events', label: 'events', numeric: true },
             { key: 'tool_calls', label: 'tool calls', numeric: true },
@@ -208,6 +225,7 @@ export function Fleet(p: ViewProps & { open: string; setOpen: (id: string) => vo
         <Table
           id="conflicts"
           rows={(r?.conflicts ?? []).map((c) => ({
+            instance: c.instance,
             time: c.second.ts,
             file: c.file_path,
             kind: c.kind,
@@ -217,6 +235,7 @@ export function Fleet(p: ViewProps & { open: string; setOpen: (id: string) => vo
           }))}
           empty="No two agents touched the same file within a minute of each other in this range."
           columns={[
+            ...(federated ? [{ key: 'instance' as const, label: 'instance' }] : []),
             { key: 'time', label: 'time', render: (x) => fmtTime(x.time) },
             { key: 'file', label: 'file' },
             { key: 'kind', label: 'kind' },
