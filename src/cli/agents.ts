@@ -1,27 +1,37 @@
-import {
-  type FleetAgent,
-  type FleetAnswer,
-  type FleetConflict,
-  type FleetSource,
-  fleetAgents,
-  fleetConflicts,
-} from '../agents/federated.ts';
-import { sessionTree, type TreeNode } from '../agents/fleet.ts';
-import { loadConfig } from '../config/config.ts';
+/**
+ * The fleet commands. What they run on (config, store, the fleet queries) is imported when one runs: printing a
+ * command's help loads none of it.
+ */
+import type { FleetAgent, FleetAnswer, FleetConflict, FleetSource } from '../agents/federated.ts';
+import type { TreeNode } from '../agents/fleet.ts';
 import { dataPaths } from '../config/paths.ts';
 import type { Federation } from '../query/federation.ts';
-import { Store } from '../store/index.ts';
-import { Pricing } from '../usage/pricing.ts';
 import { type CommandSpec, type Options, parse, parseTime, UsageError } from './args.ts';
 import { type Command, out, printJson, println } from './command.ts';
-import { fmtCost, fmtTokens } from './cost.ts';
 import { shortTime, table } from './format.ts';
+
+type Fmt = Pick<typeof import('./cost.ts'), 'fmtCost' | 'fmtTokens'>;
+
+/** The fleet queries and the token and cost formats. */
+async function fleetModules() {
+  const [federated, fleet, fmt] = await Promise.all([
+    import('../agents/federated.ts'),
+    import('../agents/fleet.ts'),
+    import('./cost.ts'),
+  ]);
+  return { ...federated, ...fleet, fmt: fmt as Fmt };
+}
 
 /**
  * The store and the price table, for the fleet commands, and the federation peers to merge with (none with
  * `local`, or when config.yaml lists no federation instances).
  */
 export async function openFleet(local = true): Promise<FleetSource & { peers?: Federation }> {
+  const [{ loadConfig }, { Store }, { Pricing }] = await Promise.all([
+    import('../config/config.ts'),
+    import('../store/index.ts'),
+    import('../usage/pricing.ts'),
+  ]);
   const paths = dataPaths();
   const config = loadConfig(paths);
   const src = { store: Store.open(paths.storeFile), pricing: new Pricing(config.pricing) };
@@ -80,12 +90,13 @@ export const agents: Command = {
   async run(argv) {
     const { values } = parse(agentsSpec, argv);
     const since = values.since !== undefined ? { since: parseTime(values.since, '--since') } : {};
+    const { fleetAgents, fmt } = await fleetModules();
     const { peers, ...src } = await openFleet(values.local === true);
     try {
       const r = await fleetAgents(src, peers, since);
       return report(r, peers !== undefined, values.json, 'agents', (list) => {
         if (list.length === 0) println('no agents seen yet');
-        else println(agentsTable(list, peers !== undefined));
+        else println(agentsTable(list, peers !== undefined, fmt));
       });
     } finally {
       src.store.close();
@@ -93,7 +104,7 @@ export const agents: Command = {
   },
 };
 
-function agentsTable(list: FleetAgent[], merged: boolean): string {
+function agentsTable(list: FleetAgent[], merged: boolean, { fmtCost, fmtTokens }: Fmt): string {
   return table(
     [
       ...(merged ? ['instance'] : []),
@@ -144,7 +155,15 @@ const treeSpec = {
   examples: ['claude-telemetry tree 2a8611e7'],
 } satisfies CommandSpec<Options>;
 
-function treeLines(n: TreeNode, prefix: string, last: boolean, top: boolean, lines: string[]): void {
+function treeLines(
+  n: TreeNode,
+  prefix: string,
+  last: boolean,
+  top: boolean,
+  lines: string[],
+  fmt: Fmt,
+): void {
+  const { fmtCost, fmtTokens } = fmt;
   const tools = Object.entries(n.tools)
     .sort((a, b) => b[1] - a[1])
     .map(([t, c]) => `${t}×${c}`)
@@ -158,7 +177,7 @@ function treeLines(n: TreeNode, prefix: string, last: boolean, top: boolean, lin
   lines.push(`${top ? '' : `${prefix}${last ? '└─ ' : '├─ '}`}${head}: ${facts}${via}`);
   const next = top ? '' : `${prefix}${last ? '   ' : '│  '}`;
   n.children.forEach((c, i) => {
-    treeLines(c, next, i === n.children.length - 1, false, lines);
+    treeLines(c, next, i === n.children.length - 1, false, lines, fmt);
   });
 }
 
@@ -168,6 +187,8 @@ export const tree: Command = {
     const { values, positionals } = parse(treeSpec, argv);
     const given = positionals[0];
     if (given === undefined || positionals.length > 1) throw new UsageError('tree: give one session id');
+    const { sessionTree, fmt } = await fleetModules();
+    const { fmtCost, fmtTokens } = fmt;
     const { store, pricing } = await openFleet();
     try {
       const r = store.resolveSession(given);
@@ -185,7 +206,7 @@ export const tree: Command = {
         `session ${t.session_id}${t.project_name ? ` (${t.project_name})` : ''}${t.source ? `, started by ${t.source}` : ''}: ${t.agents} agents, ${fmtTokens(t.total.input + t.total.output + t.total.cacheCreation + t.total.cacheRead)} tokens, ${fmtCost(t.total)}`,
       );
       const lines: string[] = [];
-      treeLines(t.root, '', true, true, lines);
+      treeLines(t.root, '', true, true, lines, fmt);
       for (const l of lines) println(l);
       return 0;
     } finally {
@@ -224,6 +245,7 @@ export const conflicts: Command = {
         Number(m[1]) *
         ({ ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as Record<string, number>)[m[2] as string]!;
     }
+    const { fleetConflicts } = await fleetModules();
     const { peers, ...src } = await openFleet(values.local === true);
     try {
       const r = await fleetConflicts(src, peers, {
