@@ -60,3 +60,14 @@ test('removals happen in the background, are tracked until done, and flush waits
   assert.deepEqual(readdirSync(paths.spoolNew), []);
   for (const n of names) assert.equal(existsSync(join(paths.spoolNew, n)), false);
 });
+
+test('a removal of many files, some already gone, removes every one that is there', async () => {
+  writeSpoolFiles(paths, 40);
+  const names = spool.listReady(paths);
+  assert.equal(names.length, 40);
+  spool.remove(paths, names.slice(0, 5));
+  io.remove([...names, '9.never-there.project']);
+  await io.flush();
+  assert.deepEqual(readdirSync(paths.spoolNew), []);
+  assert.deepEqual(logs, [], 'vanished files are not an error');
+});
