@@ -130,7 +130,7 @@ export function Fleet(p: ViewProps & { open: string; setOpen: (id: string) => vo
         .filter((a) => a.first_ts !== null && a.last_ts !== null)
         .slice(0, 30)
         .map((a) => ({
-          key: `${a.session_id}/${a.agent_id || 'main'}`,
+          key: `${a.instance}/${a.session_id}/${a.agent_id || 'main'}`,
           label: `${a.session_id.slice(0, 8)} ${agentName(a.agent_type, a.agent_id)}`,
           first: a.first_ts as number,
           last: a.last_ts as number,
