@@ -7,7 +7,8 @@
  *   the store on insert; a metric query can only approximate start and end to a step.
  * - `overview?start=&end=&step=&project=&session=&agent=`: everything the Overview shows in one request
  *   (totals by type, tool, project; activity per step; active sessions; tool durations p50/p95; top files and
- *   commands), from an in-memory index of the last 31 days' event columns (EventIndex), else from the store.
+ *   commands), from an in-memory index of the last 31 days' event columns (EventIndex: read at the first
+ *   request, let go when the dashboard is unused), else from the store.
  * - `choices?start=&end=`: the projects, agent types and event types of the window (the filters' menus), from
  *   the same index.
  * - `session-tree?session=`: the delegation tree of a session (src/agents/fleet.ts).
@@ -319,10 +320,10 @@ export class EventColumns {
     return this.strings.get(f) as Strings;
   }
 
-  /** Room for `more` rows. */
+  /** Room for `more` rows; growing by a quarter (at a million rows, doubling would hold room for another million). */
   protected reserve(more: number): void {
     if (this.n + more <= this.ts.length) return;
-    const cap = Math.max(this.n + more, this.ts.length * 2, 4096);
+    const cap = Math.max(this.n + more, this.ts.length + (this.ts.length >> 2), 4096);
     const widen = <T extends Float64Array | Int32Array | Uint8Array>(a: T, make: (n: number) => T): T => {
       const b = make(cap);
       b.set(a.subarray(0, this.n));
@@ -336,6 +337,18 @@ export class EventColumns {
         f,
         widen(c, (x) => new Int32Array(x)),
       );
+  }
+
+  /** Holds no rows and gives the arrays and strings back. */
+  protected clear(): void {
+    this.n = 0;
+    this.ts = new Float64Array(0);
+    this.duration = new Float64Array(0);
+    this.outside = new Uint8Array(0);
+    for (const f of this.cols.keys()) {
+      this.cols.set(f, new Int32Array(0));
+      this.strings.set(f, new Strings());
+    }
   }
 
   /** Appends rows read with OVERVIEW_COLUMNS. */
@@ -579,17 +592,44 @@ function oldestEvent(store: Store): number {
   return t ?? Number.POSITIVE_INFINITY;
 }
 
+/** The number of events of (start, end] (from the time index). */
+function eventsIn(store: Store, start: number, end: number): number {
+  return (
+    store.select('SELECT count(*) AS n FROM events WHERE ts > ? AND ts <= ?').get(start, end) as { n: number }
+  ).n;
+}
+
+/** How long the column index is kept after the dashboard last asked for it (ms); then it is let go. */
+export const INDEX_IDLE_MS = 10 * 60_000;
+/** While the column index is being read, windows of at most this many events are read from the store. */
+export const STORE_WINDOW_EVENTS = 100_000;
+
+export interface EventIndexOptions {
+  /** The index is let go after this long without a request (ms); the next request reads it again. */
+  idleMs?: number;
+  /** While the index is being read, windows of at most this many events are answered from the store. */
+  storeEvents?: number;
+}
+
 /**
  * The Overview's columns for every event of the last `keepMs` (31 days by default, so every preset range), in
  * memory (49 bytes per event and each distinct value once), brought up to date by store seq before each
- * answer, so an Overview over a million events is one pass over arrays instead of a scan of the store. The
- * first read goes in slices of `slice` rows, giving way to the collector between them.
+ * answer, so an Overview over a million events is one pass over arrays instead of a scan of the store. It is
+ * read at the first dashboard request, in slices of `slice` rows giving way to the collector between them
+ * (a window of few events is answered from the store meanwhile), and let go once the dashboard has not asked
+ * for `idleMs`, so that a collector whose dashboard is closed does not hold it.
  */
 export class EventIndex extends EventColumns {
   private seq = 0;
   /** The store's oldest event time at the last update. */
   private oldest = 0;
   private running: Promise<void> | undefined;
+  /** Whether the index holds the store's events: read through once since it was created or let go. */
+  private held = false;
+  private lastUsed = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private readonly idleMs: number;
+  private readonly storeEvents: number;
   /** Events before this time (ms) are not kept. */
   from = 0;
 
@@ -597,15 +637,62 @@ export class EventIndex extends EventColumns {
     private readonly store: Store,
     private readonly keepMs = 31 * 86_400_000,
     private readonly slice = 20_000,
+    opts: EventIndexOptions = {},
   ) {
     super();
+    this.idleMs = opts.idleMs ?? INDEX_IDLE_MS;
+    this.storeEvents = opts.storeEvents ?? STORE_WINDOW_EVENTS;
   }
 
+  /** Whether the index holds the store's events (false before the first request and after it was let go). */
+  get isHeld(): boolean {
+    return this.held;
+  }
+
+  /** Brings the index up to date (reading it whole when it is not held); concurrent callers share one read. */
   update(): Promise<void> {
+    this.lastUsed = Date.now();
+    this.armIdle();
     this.running ??= this.catchUp().finally(() => {
       this.running = undefined;
     });
     return this.running;
+  }
+
+  /**
+   * Whether the index answers for the events of (start, end]: brings it up to date and says whether it keeps
+   * `start`. While it is being read, a window of at most `storeEvents` events is left to the store instead of
+   * waiting for the whole read.
+   */
+  async covers(start: number, end: number): Promise<boolean> {
+    const reading = this.update();
+    if (!this.held && (start < this.from || eventsIn(this.store, start, end) <= this.storeEvents))
+      return false;
+    await reading;
+    return start >= this.from;
+  }
+
+  /** Lets the index go (its arrays and strings), unless a read is under way; the next update reads it again. */
+  release(): void {
+    if (this.running) return;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    this.clear();
+    this.seq = 0;
+    this.oldest = 0;
+    this.held = false;
+  }
+
+  /** Lets the index go once `idleMs` has passed since the last update and no read is under way. */
+  private armIdle(): void {
+    if (this.idleTimer) return;
+    const wait = Math.max(0, this.lastUsed + this.idleMs - Date.now());
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      if (this.running || Date.now() - this.lastUsed < this.idleMs) this.armIdle();
+      else this.release();
+    }, wait);
+    this.idleTimer.unref();
   }
 
   /** Drops what has aged out before growing. */
@@ -634,7 +721,13 @@ export class EventIndex extends EventColumns {
       this.seq = 0;
       this.n = 0;
     }
-    if (this.seq === 0) this.from = Date.now() - this.keepMs;
+    if (this.seq === 0) {
+      this.held = false;
+      this.from = Date.now() - this.keepMs;
+      // Sized once for what is there (and a little more), instead of grown while reading.
+      const rows = eventsIn(this.store, this.from - 1, Number.MAX_SAFE_INTEGER);
+      this.reserve(rows + Math.max(4096, rows >> 4));
+    }
     this.followDeletes();
     const stmt = this.store
       .select(`SELECT ${OVERVIEW_COLUMNS} FROM events WHERE seq > ? AND seq <= ? AND ts >= ?`)
@@ -645,6 +738,7 @@ export class EventIndex extends EventColumns {
       this.seq = to;
       if (this.seq < top) await new Promise((r) => setImmediate(r));
     }
+    this.held = true;
   }
 
   /** The Overview's figures for a window that starts inside what the index keeps. */
@@ -823,11 +917,9 @@ export function dashboardApiRoutes(router: Router, ctx: DashboardApiContext): Ro
   const events = new EventIndex(ctx.store);
   const analytics = AnalyticsReader.open(ctx.paths.home, ctx.analyticsThreshold);
   const limitOf = (url: URL, dflt: number, max: number) => Math.min(msParam(url, 'limit') ?? dflt, max);
-  // Reading the existing events starts now, in slices, so that the first views find the indexes ready.
-  events
-    .update()
-    .then(() => ruleHits.update())
-    .catch(() => {});
+  // The rule hits are read now, in slices, so that the Security view finds them ready; the column index is
+  // read at the first Overview request (and let go when the dashboard is unused: EventIndex).
+  ruleHits.update().catch(() => {});
   return router
     .on('GET', '/api/dashboard/system', ({ req, res }) => sendJson(req, res, systemReport(ctx)))
     .on('GET', '/api/dashboard/sessions', ({ req, res, url }) => {
@@ -849,18 +941,16 @@ export function dashboardApiRoutes(router: Router, ctx: DashboardApiContext): Ro
       const stepMs = msParam(url, 'step') ?? 60_000;
       if (stepMs < 1000 || (w.end - w.start) / stepMs > 11_000)
         throw new HttpError(400, 'step must be at least 1000 ms and give at most 11,000 points');
-      await events.update();
-      const report =
-        w.start - stepMs >= events.from
-          ? events.overviewOf(w, stepMs)
-          : overviewFromStore(ctx.store, w, stepMs);
+      const report = (await events.covers(w.start - stepMs, w.end))
+        ? events.overviewOf(w, stepMs)
+        : overviewFromStore(ctx.store, w, stepMs);
       return sendJson(req, res, report);
     })
     .on('GET', '/api/dashboard/choices', async ({ req, res, url }) => {
       const w = windowOf(url, ctx.store);
-      await events.update();
-      const cols =
-        w.start >= events.from ? events : columnsFromStore(ctx.store, { start: w.start, end: w.end });
+      const cols = (await events.covers(w.start, w.end))
+        ? events
+        : columnsFromStore(ctx.store, { start: w.start, end: w.end });
       return sendJson(req, res, cols.choices(w));
     })
     .on('GET', '/api/dashboard/session-tree', ({ req, res, url }) => {
