@@ -3,7 +3,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { installHook } from '../src/capture/install.ts';
 import { DEFAULT_CONFIG } from '../src/config/config.ts';
-import { benchNormalizeContext, round, tempHome, writeSpool } from './util.ts';
+import { benchNormalizeContext, fixtureSpoolRecords, round, tempHome, writeSpool } from './util.ts';
 
 /**
  * The code under test: the built collector (dist/, what `claude-telemetry start` runs) when it is there, else
@@ -14,13 +14,14 @@ async function pipelineModules() {
   const root = existsSync(built) ? '../dist' : '../src';
   const ext = root === '../dist' ? 'js' : 'ts';
   const load = (m: string) => import(new URL(`${root}/${m}.${ext}`, import.meta.url).href);
-  const [collector, audit, spool, toStore, ingest, store] = await Promise.all([
+  const [collector, audit, spool, toStore, ingest, store, canonical] = await Promise.all([
     load('collector/collector'),
     load('audit/index'),
     load('capture/spool'),
     load('collector/audit-to-store'),
     load('ingest/index'),
     load('store/index'),
+    load('audit/canonical'),
   ]);
   return {
     code: root === '../dist' ? 'dist (built)' : 'src (tsx)',
@@ -30,6 +31,8 @@ async function pipelineModules() {
     storeRowOf: toStore.storeRowOf as typeof import('../src/collector/audit-to-store.ts').storeRowOf,
     normalize: ingest.normalize as typeof import('../src/ingest/index.ts').normalize,
     Store: store.Store as typeof import('../src/store/index.ts').Store,
+    rowValuesOf: store.rowValuesOf as typeof import('../src/store/index.ts').rowValuesOf,
+    canonicalJson: canonical.canonicalJson as typeof import('../src/audit/canonical.ts').canonicalJson,
   };
 }
 
@@ -42,11 +45,21 @@ type Modules = Awaited<ReturnType<typeof pipelineModules>>;
  * thread; the I/O worker reads and deletes spool files and does the SQLite inserts. Reported: wall-clock
  * rate, the main thread's CPU per event (Linux per-thread counters) and the whole process's.
  */
-export async function runIngestBench(n = 20_000) {
+export async function runIngestBench(n = 20_000, prefilled = PREFILLED) {
   const m = await pipelineModules();
+  const empty = await drainRun(m, n, 0);
+  const full = await drainRun(m, n, prefilled);
+  return { ...empty, intoFilledStore: full };
+}
+
+/** Events already in the store for the second run: the insert cost grows with the store's indexes. */
+const PREFILLED = 300_000;
+
+async function drainRun(m: Modules, n: number, prefilled: number) {
   const { Collector } = m;
   const paths = tempHome('ingest');
   installHook(paths);
+  if (prefilled > 0) prefill(m, paths, prefilled);
   const c = await Collector.open(paths, DEFAULT_CONFIG);
   // Warm-up: the spool I/O worker starts, code is compiled and the store's caches fill before the clock runs.
   writeSpool(paths, 1000);
@@ -62,6 +75,14 @@ export async function runIngestBench(n = 20_000) {
   await c.stop();
   rmSync(paths.home, { recursive: true, force: true });
   if (stored !== n) throw new Error(`stored ${stored} of ${n}`);
+  if (prefilled > 0) {
+    return {
+      storedBefore: prefilled,
+      eventsPerSec: Math.round((n / ms) * 1000),
+      cpuUsPerEvent: round((cpu.user + cpu.system) / n, 1),
+      ...(mainMs === undefined ? {} : { mainThreadUsPerEvent: round((mainMs * 1000) / n, 1) }),
+    };
+  }
   return {
     code: m.code,
     events: n,
@@ -73,6 +94,36 @@ export async function runIngestBench(n = 20_000) {
     ...(mainMs === undefined ? {} : { mainThreadUsPerEvent: round((mainMs * 1000) / n, 1) }),
     stagesUsPerEvent: stageBreakdown(m, n),
   };
+}
+
+/**
+ * Puts `count` events into the store as the collector would have stored them over the past days (ids and
+ * times in order, the fixture payloads' shapes, 40 events a session), without audit entries: the run then
+ * measures inserts into indexes of that size.
+ */
+function prefill(m: Modules, paths: ReturnType<typeof tempHome>, count: number): void {
+  const ctx = benchNormalizeContext();
+  const templates = fixtureSpoolRecords().map((r) => m.normalize(r, ctx));
+  const store = m.Store.open(paths.storeFile);
+  const start = Date.now() - 7 * 86_400_000;
+  let rows: ReturnType<Modules['rowValuesOf']>[] = [];
+  for (let i = 0; i < count; i++) {
+    const t = start + i * 100;
+    const tpl = templates[i % templates.length] as (typeof templates)[number];
+    const event = {
+      ...tpl,
+      id: t.toString(16).padStart(12, '0') + i.toString(16).padStart(20, '0'),
+      session_id: `prefill-${Math.floor(i / 40)}`,
+      timestamp: new Date(t).toISOString(),
+    };
+    rows.push(m.rowValuesOf({ event, auditSeq: Number.NaN, line: m.canonicalJson(event) }));
+    if (rows.length === 5000) {
+      store.insertValues(rows);
+      rows = [];
+    }
+  }
+  if (rows.length > 0) store.insertValues(rows);
+  store.close();
 }
 
 /** CPU time of this process's main thread (its task id is the pid), from /proc; undefined elsewhere. */

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type DataPaths, dataPaths } from '../src/config/paths.ts';
 import { type NormalizeContext, ScopeCache } from '../src/ingest/index.ts';
+import type { SpoolRecord } from '../src/types.ts';
 
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
@@ -52,6 +53,18 @@ export function fixturePayloads(): Record<string, unknown>[] {
     .split('\n')
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** The fixture payloads as spool records of one project (time 0), ready to normalize into event templates. */
+export function fixtureSpoolRecords(projectDir = '/home/dev/project'): SpoolRecord[] {
+  return fixturePayloads().map((p, i) => ({
+    name: `${i}.t.project`,
+    path: '',
+    mtimeMs: 0,
+    scope: 'project',
+    projectDir,
+    body: Buffer.from(JSON.stringify(p)),
+  }));
 }
 
 /** Writes n ready spool files directly (header + payload), sessions of `perSession` events each. */

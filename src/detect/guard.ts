@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { hostname, userInfo } from 'node:os';
 import { basename } from 'node:path';
+import { timeOrderedId } from '../ingest/index.ts';
 import { redactString } from '../ingest/redact.ts';
 import type { TelemetryEvent } from '../types.ts';
 import { DetectionEngine, type Mode, type Verdict } from './engine.ts';
@@ -172,13 +173,7 @@ export function decisionEvent(
   if (r.error) details.error = r.error;
   if (r.verdict) details.rules = r.verdict.detections.map((d) => d.rule);
   const ev: TelemetryEvent = {
-    id: createHash('sha256')
-      .update('guard\n')
-      .update(String(now))
-      .update('\n')
-      .update(body)
-      .digest('hex')
-      .slice(0, 32),
+    id: timeOrderedId(now, createHash('sha256').update(`guard\n${now}\n`).update(body).digest('hex')),
     timestamp: new Date(now).toISOString(),
     level: r.decision === 'allow' ? 'INFO' : 'WARN',
     event_type: 'guard_decision',

@@ -14,7 +14,14 @@ export {
   UNKNOWN_HOOK_EVENT_TYPE,
   UNKNOWN_TOOL_EVENT_TYPE,
 } from './event-types.ts';
-export { ERROR_CHARS, eventIdFor, type NormalizeContext, normalize, parsePayload } from './normalize.ts';
+export {
+  ERROR_CHARS,
+  eventIdFor,
+  type NormalizeContext,
+  normalize,
+  parsePayload,
+  timeOrderedId,
+} from './normalize.ts';
 export {
   isSecretKey,
   MAX_FIELD_CHARS,

@@ -9,6 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { TELEMETRY_VERSION } from '../collector/pipeline.ts';
+import { timeOrderedId } from '../ingest/index.ts';
 import type { Level, TelemetryEvent } from '../types.ts';
 import { BadRequest } from './http-errors.ts';
 
@@ -151,11 +152,11 @@ export function pushedLineId(labels: PushLabels, timestampNs: bigint, line: stri
 }
 
 function pushedLineIdWithKey(key: string, timestampNs: bigint, line: string): string {
-  return createHash('sha256')
+  const hash = createHash('sha256')
     .update(`loki-push-v1\n${key}\n${timestampNs}\n`)
     .update(line)
-    .digest('hex')
-    .slice(0, 32);
+    .digest('hex');
+  return timeOrderedId(Number(timestampNs / 1_000_000n), hash);
 }
 
 function isoOf(timestampNs: bigint, where: string): string {

@@ -881,17 +881,27 @@ describe('normalize: quarantine', () => {
 });
 
 describe('normalize: ids', () => {
-  test('eventIdFor = first 32 hex of sha256(name \\n body)', () => {
-    const r = rec({ ...BASE, hook_event_name: 'Stop' }, { name: '99.abc.project' });
-    const expected = createHash('sha256')
-      .update('99.abc.project\n')
-      .update(r.body)
-      .digest('hex')
-      .slice(0, 32);
+  test('eventIdFor = the file time in ms (12 hex) + the first 20 hex of sha256(name \\n body)', () => {
+    const r = rec(
+      { ...BASE, hook_event_name: 'Stop' },
+      { name: '99.abc.project', mtimeMs: 1_790_000_000_123.75 },
+    );
+    const hash = createHash('sha256').update('99.abc.project\n').update(r.body).digest('hex');
+    const expected = `${(1_790_000_000_123).toString(16).padStart(12, '0')}${hash.slice(0, 20)}`;
+    assert.equal(expected.length, 32);
     assert.equal(eventIdFor(r), expected);
     assert.equal(normalize(r, ctx()).id, expected);
     assert.notEqual(eventIdFor({ ...r, name: '100.abc.project' }), expected);
     assert.notEqual(eventIdFor({ ...r, body: Buffer.concat([r.body, Buffer.from(' ')]) }), expected);
+    assert.notEqual(eventIdFor({ ...r, mtimeMs: r.mtimeMs + 1 }), expected);
+  });
+
+  test('ids of later files sort after ids of earlier ones', () => {
+    const ids = [0, 1, 999, 1_000_000, 1_790_000_000_000].map((ms) =>
+      eventIdFor(rec({ ...BASE, hook_event_name: 'Stop' }, { mtimeMs: ms })),
+    );
+    assert.deepEqual([...ids].sort(), ids);
+    for (const id of ids) assert.match(id, /^[0-9a-f]{32}$/);
   });
 });
 
