@@ -14,21 +14,34 @@ import { type IORequest, type IOResponse, readSync, type WireRecord } from './io
 
 const paths = (workerData as { paths: DataPaths }).paths;
 
-/** The same read as on the main thread (readSync), in the shape that crosses to it. */
-function read(names: string[], maxBytes: number): WireRecord[] {
+/**
+ * The same read as on the main thread (readSync), in the shape that crosses to it: the bodies copied into one
+ * buffer that is handed over whole (transferred, not copied), instead of a thousand small ones cloned apart.
+ */
+function read(names: string[], maxBytes: number): { records: WireRecord[]; bodies: ArrayBuffer } {
   const { records, failures } = readSync(paths, names, maxBytes);
-  const out: WireRecord[] = records.map((r) => ({
-    name: r.name,
-    mtimeMs: r.mtimeMs,
-    projectDir: r.projectDir,
-    body: r.body,
-    ...(r.fleet ? { fleet: r.fleet } : {}),
-  }));
+  let total = 0;
+  for (const r of records) total += r.body.length;
+  const bodies = new Uint8Array(new ArrayBuffer(total));
+  let at = 0;
+  const out: WireRecord[] = records.map((r) => {
+    const start = at;
+    bodies.set(r.body, start);
+    at += r.body.length;
+    return {
+      name: r.name,
+      mtimeMs: r.mtimeMs,
+      projectDir: r.projectDir,
+      start,
+      end: at,
+      ...(r.fleet ? { fleet: r.fleet } : {}),
+    };
+  });
   for (const { name, err } of failures) {
     if (err instanceof QuarantineError) out.push({ name, quarantine: err.reason });
     else out.push({ name, error: err?.message ?? String(err) });
   }
-  return out;
+  return { records: out, bodies: bodies.buffer };
 }
 
 // Opened on the first insert: a worker that only reads (tests, tools) never touches the store.
@@ -37,7 +50,7 @@ let store: Store | undefined;
 function handle(req: IORequest): IOResponse {
   switch (req.op) {
     case 'read':
-      return { id: req.id, records: read(req.names, req.maxBytes) };
+      return { id: req.id, ...read(req.names, req.maxBytes) };
     case 'remove':
       return { id: req.id, removed: remove(paths, req.names) };
     case 'insert':
@@ -57,5 +70,5 @@ parentPort?.on('message', (req: IORequest) => {
   } catch (err) {
     res = { id: req.id, error: (err as Error)?.message ?? String(err) };
   }
-  parentPort?.postMessage(res);
+  parentPort?.postMessage(res, 'bodies' in res ? [res.bodies] : []);
 });

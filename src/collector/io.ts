@@ -16,13 +16,14 @@ export type IORequest =
   | { id: number; op: 'insert'; rows: EventRowValues[] }
   | { id: number; op: 'close' };
 
+/** A record as it crosses from the worker: its body is bytes [start, end) of the batch's one `bodies` buffer. */
 export type WireRecord =
-  | { name: string; mtimeMs: number; projectDir: string | null; body: Uint8Array; fleet?: FleetEnv }
+  | { name: string; mtimeMs: number; projectDir: string | null; start: number; end: number; fleet?: FleetEnv }
   | { name: string; quarantine: string }
   | { name: string; error: string };
 
 export type IOResponse =
-  | { id: number; records: WireRecord[] }
+  | { id: number; records: WireRecord[]; bodies: ArrayBuffer }
   | { id: number; removed: number }
   | { id: number; inserted: InsertResult }
   | { id: number; closed: true }
@@ -84,7 +85,7 @@ export class CollectorIO {
     if (this.worker) {
       try {
         const res = await this.call({ id: 0, op: 'read', names, maxBytes });
-        if ('records' in res) return this.fromWire(res.records);
+        if ('records' in res) return this.fromWire(res.records, Buffer.from(res.bodies));
       } catch {
         // fall through to the synchronous path
       }
@@ -169,17 +170,17 @@ export class CollectorIO {
     this.waiters.clear();
   }
 
-  private fromWire(wire: WireRecord[]): ReadResult {
+  private fromWire(wire: WireRecord[], bodies: Buffer): ReadResult {
     const out: ReadResult = { records: [], failures: [] };
     for (const r of wire) {
-      if ('body' in r) {
+      if ('start' in r) {
         out.records.push({
           name: r.name,
           path: join(this.paths.spoolNew, r.name),
           mtimeMs: r.mtimeMs,
           scope: scopeOf(r.name),
           projectDir: r.projectDir,
-          body: Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength),
+          body: bodies.subarray(r.start, r.end),
           ...(r.fleet ? { fleet: r.fleet } : {}),
         });
       } else if ('quarantine' in r) {
