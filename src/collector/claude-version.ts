@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 
 const VERSION_RE = /"version":"(\d+\.\d+\.\d+)"/g;
 const TAIL_BYTES = 64 * 1024;
@@ -30,6 +30,8 @@ export class ClaudeVersionLookup {
 }
 
 function readVersion(file: string): string | undefined {
+  // Usual for a session's first events: no transcript yet. Asked first, as a throw from openSync costs more.
+  if (!existsSync(file)) return undefined;
   let fd: number | undefined;
   try {
     fd = openSync(file, 'r');
