@@ -29,6 +29,42 @@ import { plural } from './format.ts';
 // dist/cli/main.js when compiled, src/cli/main.ts when run from source.
 const CLI_ENTRY = fileURLToPath(new URL(`./main${extname(import.meta.url)}`, import.meta.url));
 
+/**
+ * V8 flags for the collector process (and so its I/O worker thread). Its allocation comes in bursts (a batch
+ * of spool files parsed, judged and written), and a young generation grown to V8's default 16 MB semi-spaces
+ * in one stays committed afterwards, in each heap; 8 MB semi-spaces keep less resident after a burst at the
+ * same CPU per ingested event (smaller ones cost 5-10% more).
+ */
+export const COLLECTOR_NODE_FLAGS = ['--max-semi-space-size=8'];
+
+/**
+ * Environment for the collector process, unless already set: glibc's malloc at two arenas instead of eight per
+ * core, so that memory SQLite and V8 freed on one thread is not kept aside for that thread alone.
+ */
+export const COLLECTOR_ENV: Record<string, string> = { MALLOC_ARENA_MAX: '2' };
+
+/** Node's arguments for the collector process: this process's, with COLLECTOR_NODE_FLAGS the user did not set. */
+export function collectorExecArgv(
+  execArgv: readonly string[] = process.execArgv,
+  nodeOptions = process.env.NODE_OPTIONS ?? '',
+): string[] {
+  const given = (flag: string) => {
+    const name = flag.split('=')[0] as string;
+    return [...execArgv, ...nodeOptions.split(/\s+/)].some((a) => a === name || a.startsWith(`${name}=`));
+  };
+  return [...execArgv, ...COLLECTOR_NODE_FLAGS.filter((f) => !given(f))];
+}
+
+/**
+ * Starts the collector in the background: startBackground spawns node with this process's execArgv and
+ * environment, which get the collector's flags and variables first.
+ */
+function startDaemon(paths: DataPaths): Promise<number> {
+  process.execArgv.splice(0, process.execArgv.length, ...collectorExecArgv());
+  for (const [k, v] of Object.entries(COLLECTOR_ENV)) process.env[k] ??= v;
+  return startBackground(paths, CLI_ENTRY);
+}
+
 const setupSpec = {
   name: 'setup',
   summary: 'Create the data dir (mode 0700) and install the capture hook into it.',
@@ -74,7 +110,7 @@ export const start: Command = {
     loadConfig(paths); // fail fast on a broken config, before forking
     if (values.foreground) return runForeground(paths);
     const already = runningPid(paths);
-    const pid = await startBackground(paths, CLI_ENTRY);
+    const pid = await startDaemon(paths);
     if (values.json) printJson({ pid, alreadyRunning: already !== undefined, log: paths.logFile });
     else if (already !== undefined) println(`collector already running (pid ${pid})`);
     else {
@@ -198,7 +234,7 @@ export const restart: Command = {
     parse(restartSpec, argv);
     const paths = dataPaths();
     await stopCollector(paths);
-    const pid = await startBackground(paths, CLI_ENTRY);
+    const pid = await startDaemon(paths);
     println(`collector restarted (pid ${pid})`);
     return 0;
   },
