@@ -1,11 +1,14 @@
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { retrain } from '../src/analytics/analyze.ts';
 import { AuditLog } from '../src/audit/index.ts';
 import { installHook } from '../src/capture/install.ts';
 import { storeRowOf } from '../src/collector/audit-to-store.ts';
-import { startBackground, stopCollector } from '../src/collector/control.ts';
+import { stopCollector } from '../src/collector/control.ts';
 import type { DataPaths } from '../src/config/paths.ts';
 import { normalize } from '../src/ingest/index.ts';
 import { Store } from '../src/store/index.ts';
@@ -70,14 +73,29 @@ export function buildScaleStore(paths: DataPaths, total: number, perSession: num
   return { store, sessions, buildSec: (performance.now() - build0) / 1000 };
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Samples the collector's memory every second for `ms`; returns the last sample. */
+async function watch(pid: number, ms: number) {
+  let m = rssOf(pid);
+  for (const end = Date.now() + ms; Date.now() < end; ) {
+    await sleep(1000);
+    m = rssOf(pid);
+  }
+  return m;
+}
+
 /**
  * A store of `total` events (sessions of 1,000) built through the audit log and the store as the collector
- * does; then a session's timeline is read, and the real collector's memory is measured while it ingests
- * 20,000 more events into it.
+ * does, with the analytics model trained on it (as a collector that has been running holds one); then a
+ * session's timeline is read, and the real collector (`claude-telemetry start`, so with the node flags the
+ * daemon gets) is measured: idle once start-up has settled, right after ingesting 20,000 more events, once
+ * that burst has settled, and with the dashboard's Overview of the last 30 days open.
  */
 export async function runScaleBench(
   total = Number(process.env.BENCH_SCALE_TOTAL ?? 1_000_000),
   perSession = 1_000,
+  settleMs = Number(process.env.BENCH_SCALE_SETTLE_MS ?? 30_000),
 ) {
   const paths = tempHome('scale');
   const { store, sessions, buildSec } = buildScaleStore(paths, total, perSession);
@@ -89,22 +107,57 @@ export async function runScaleBench(
     lat.push(performance.now() - a);
     if (tl.length !== perSession) throw new Error(`timeline returned ${tl.length}`);
   }
+  retrain(store, paths.home);
   store.close();
 
-  // The real collector on this 1M-event data dir, ingesting 20,000 more.
-  const pid = await startBackground(paths, CLI);
-  const idle = rssOf(pid);
-  writeSpool(paths, 20_000);
-  const end = Date.now() + 120_000;
-  while (spoolCount(paths) > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
-  const busy = rssOf(pid);
-  await stopCollector(paths);
-  rmSync(paths.home, { recursive: true, force: true });
-  return {
-    storedEvents: total,
-    buildEventsPerSec: Math.round(total / buildSec),
-    timelineMs: stats(lat.slice(10)),
-    timelineEvents: perSession,
-    collectorRss: { idleMB: idle.rssMB, afterIngest20kMB: busy.rssMB, peakMB: busy.peakMB },
-  };
+  // The real collector on this 1M-event data dir (ports picked free), idle, then ingesting 20,000 more.
+  writeFileSync(paths.config, 'server:\n  port: 0\ndashboard:\n  port: 0\n');
+  const started = spawnSync(process.execPath, [CLI, 'start', '--json'], {
+    env: { ...process.env, CLAUDE_TELEMETRY_HOME: paths.home },
+    encoding: 'utf8',
+  });
+  if (started.status !== 0) throw new Error(`start exited with ${started.status}: ${started.stderr}`);
+  const pid = (JSON.parse(started.stdout) as { pid: number }).pid;
+  try {
+    const idle = await watch(pid, settleMs);
+    // Written aside and moved in whole, as the hook does: a file the collector lists must be complete.
+    writeSpool({ ...paths, spoolNew: paths.spoolTmp }, 20_000);
+    const t0 = performance.now();
+    for (const f of readdirSync(paths.spoolTmp)) renameSync(join(paths.spoolTmp, f), join(paths.spoolNew, f));
+    const end = Date.now() + 120_000;
+    while (spoolCount(paths) > 0 && Date.now() < end) await sleep(100);
+    const drainSec = (performance.now() - t0) / 1000;
+    const busy = rssOf(pid);
+    const settled = await watch(pid, settleMs);
+    // The Overview of the last 30 days, which reads the dashboard's column index.
+    const dashboard = (JSON.parse(readFileSync(join(paths.run, 'dashboard.json'), 'utf8')) as { url: string })
+      .url;
+    const now = Date.now();
+    const a = performance.now();
+    const res = await fetch(
+      `${dashboard}/api/dashboard/overview?start=${now - 30 * 86_400_000}&end=${now}&step=3600000`,
+    );
+    if (!res.ok) throw new Error(`overview: ${res.status}`);
+    await res.arrayBuffer();
+    const overviewMs = Math.round(performance.now() - a);
+    const withIndex = await watch(pid, 5_000);
+    return {
+      storedEvents: total,
+      buildEventsPerSec: Math.round(total / buildSec),
+      timelineMs: stats(lat.slice(10)),
+      timelineEvents: perSession,
+      collectorRss: {
+        idleMB: idle.rssMB,
+        afterIngest20kMB: busy.rssMB,
+        settledMB: settled.rssMB,
+        peakMB: settled.peakMB,
+        ingest20kSec: Math.round(drainSec * 10) / 10,
+        dashboardOverview30dMs: overviewMs,
+        withDashboardIndexMB: withIndex.rssMB,
+      },
+    };
+  } finally {
+    await stopCollector(paths);
+    rmSync(paths.home, { recursive: true, force: true });
+  }
 }
