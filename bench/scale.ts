@@ -90,12 +90,13 @@ async function watch(pid: number, ms: number) {
  * does, with the analytics model trained on it (as a collector that has been running holds one); then a
  * session's timeline is read, and the real collector (`claude-telemetry start`, so with the node flags the
  * daemon gets) is measured: idle once start-up has settled, right after ingesting 20,000 more events, once
- * that burst has settled, and with the dashboard's Overview of the last 30 days open.
+ * that burst has settled (`settleMs`: V8 gives back what a burst grew after some tens of seconds), and with
+ * the dashboard's Overview of the last 30 days open.
  */
 export async function runScaleBench(
   total = Number(process.env.BENCH_SCALE_TOTAL ?? 1_000_000),
   perSession = 1_000,
-  settleMs = Number(process.env.BENCH_SCALE_SETTLE_MS ?? 30_000),
+  settleMs = Number(process.env.BENCH_SCALE_SETTLE_MS ?? 60_000),
 ) {
   const paths = tempHome('scale');
   const { store, sessions, buildSec } = buildScaleStore(paths, total, perSession);
