@@ -13,6 +13,8 @@
  * - nesting deeper than MAX_DEPTH (or a cycle, which would be infinitely deep) is rejected.
  */
 
+import { sortKeys } from '../sort-keys.ts';
+
 export const MAX_DEPTH = 512;
 
 export class CanonicalJsonError extends TypeError {
@@ -102,7 +104,7 @@ function normalize(input: unknown, key: string, depth: number): unknown {
     if (isIndexKey(k)) throw INDEX_KEY;
     if (i > 0 && (keys[i - 1] as string) > k) sorted = false;
   }
-  if (!sorted) keys.sort();
+  if (!sorted) sortKeys(keys);
   // Copy-on-write: `out` stays null while the object can be returned as it is.
   let out: Record<string, unknown> | null = sorted && value === input ? null : {};
   for (let i = 0; i < keys.length; i++) {
@@ -160,7 +162,7 @@ function serialize(input: unknown, key: string, depth: number): string | undefin
     return `${s}]`;
   }
   const obj = value as Record<string, unknown>;
-  const keys = Object.keys(obj).sort();
+  const keys = sortKeys(Object.keys(obj));
   let s = '{';
   let first = true;
   for (const k of keys) {

@@ -7,6 +7,7 @@
  */
 
 import { sha256Hex } from '../sha256.ts';
+import { sortKeys } from '../sort-keys.ts';
 import { isPlaceholderValue, isSecretKey, redactString, truncateField } from './redact.ts';
 
 export type CaptureMode = 'metadata' | 'full';
@@ -68,7 +69,7 @@ export function reduced(d: Digest): Reduced {
  * JSON can serialize them as they are instead of copying every object again (a few µs per event).
  */
 function sortedKeys(o: object): string[] {
-  return Object.keys(o).sort();
+  return sortKeys(Object.keys(o));
 }
 
 /** Serialized form of any JSON value, for digests. */
