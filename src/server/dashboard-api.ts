@@ -636,7 +636,8 @@ export class EventIndex extends EventColumns {
   constructor(
     private readonly store: Store,
     private readonly keepMs = 31 * 86_400_000,
-    private readonly slice = 20_000,
+    // Small slices (a few ms each) keep the store's answers to small windows quick while the index is read.
+    private readonly slice = 5_000,
     opts: EventIndexOptions = {},
   ) {
     super();
