@@ -54,7 +54,8 @@ function handle(req: IORequest): IOResponse {
     case 'remove':
       return { id: req.id, removed: remove(paths, req.names) };
     case 'insert':
-      store ??= Store.open(paths.storeFile);
+      // It only appends: the hot ends of the indexes fit in a small page cache.
+      store ??= Store.open(paths.storeFile, { cacheKiB: 4096 });
       return { id: req.id, inserted: store.insertValues(req.rows) };
     case 'close':
       store?.close();

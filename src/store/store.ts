@@ -124,6 +124,8 @@ export interface ForeignLabelName {
 export interface StoreOptions {
   /** Open an existing store for reading only (no migration, no writes). */
   readonly?: boolean;
+  /** SQLite page cache of this connection in KiB (default 16,384). */
+  cacheKiB?: number;
 }
 
 export const DEFAULT_QUERY_LIMIT = 1000;
@@ -324,7 +326,7 @@ export class Store {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.pragma('busy_timeout = 5000');
-      db.pragma('cache_size = -16384');
+      db.pragma(`cache_size = -${Math.max(512, Math.floor(opts.cacheKiB ?? 16384))}`);
       db.pragma('temp_store = MEMORY');
       // Checkpoint the WAL every ~16 MB instead of 4 MB: fewer checkpoint fsyncs under bulk inserts.
       const pageSize = Number(db.pragma('page_size', { simple: true })) || 4096;
