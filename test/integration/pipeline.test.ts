@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { verifyAudit } from '../../src/audit/index.ts';
@@ -66,10 +66,13 @@ describe('pipeline', () => {
     const [name] = readdirSync(paths.spoolNew);
     assert.ok(name);
     const copy = readFileSync(join(paths.spoolNew, name));
+    // Event ids hold the file's time to the ms; set back mid-millisecond, as utimes rounds through seconds.
+    const mtime = (Math.floor(statSync(join(paths.spoolNew, name)).mtimeMs) + 0.5) / 1000;
     const c = await Collector.open(paths, DEFAULT_CONFIG);
     c.drain();
-    // The same file shows up again (as if deletion had not happened before a crash).
+    // The same file shows up again (as if deletion had not happened before a crash): same name, bytes and time.
     writeFileSync(join(paths.spoolNew, name), copy);
+    utimesSync(join(paths.spoolNew, name), mtime, mtime);
     c.drain();
     await c.stop();
     assert.equal(storedEvents(paths).length, 1);
