@@ -610,42 +610,37 @@ export class Store {
     let maxAudit = 0;
     const rollup = new RollupBatch();
     for (const v of rows) {
-      const auditSeq = v[1];
+      // biome-ignore format: one name per column, in EventRowValues' order
+      const [, auditSeq, ts, level, eventType, hook, sessionId, projectPath, project, tool, toolUseId, agentId,
+        , , outside, , success, , host, scope, agentType, user, bytes, , extraLabels, extraMetadata, eventJson] = v;
       if (auditSeq !== null && auditSeq > maxAudit) maxAudit = auditSeq;
       if (s.insert.run(v).changes === 0) continue;
       inserted++;
-      const ts = v[2];
-      const sessionId = v[6];
-      const outside = v[14];
-      const success = v[16];
-      const agentId = v[11];
-      const extraLabels = v[24];
-      const extraMetadata = v[25];
       if (extraLabels !== null) rollup.addForeignNames('stream', ts, JSON.parse(extraLabels));
       if (extraMetadata !== null) rollup.addForeignNames('metadata', ts, JSON.parse(extraMetadata));
       // Same order as ROLLUP_COLUMNS, then the ROLLUP_PRESENCE flags.
-      rollup.add(extraLabels !== null || extraMetadata !== null, ts, v[22], [
-        v[18],
-        v[8],
-        v[4],
-        v[3],
-        v[9],
-        v[5],
-        v[19],
+      rollup.add(extraLabels !== null || extraMetadata !== null, ts, bytes, [
+        host,
+        project,
+        eventType,
+        level,
+        tool,
+        hook,
+        scope,
         outside,
-        v[20],
-        v[21],
+        agentType,
+        user,
         sessionId === '' ? 0 : 1,
-        v[10] === null || v[10] === '' ? 0 : 1,
+        toolUseId === null || toolUseId === '' ? 0 : 1,
         agentId === null || agentId === '' ? 0 : 1,
       ]);
       // A pushed line (event_json set) without a session belongs to no session: no summary row with an empty id.
-      if (sessionId === '' && v[26] !== null) continue;
+      if (sessionId === '' && eventJson !== null) continue;
       let sd = deltas.get(sessionId);
       if (!sd) {
         sd = {
-          projectPath: v[7],
-          projectName: v[8],
+          projectPath,
+          projectName: project,
           first: ts,
           last: ts,
           events: 0,
@@ -660,9 +655,8 @@ export class Store {
       if (ts < sd.first) sd.first = ts;
       if (ts > sd.last) sd.last = ts;
       sd.events++;
-      const hook = v[5];
       if (hook === 'PreToolUse') sd.toolCalls++;
-      if (v[3] === 'ERROR' || success === 0) sd.errors++;
+      if (level === 'ERROR' || success === 0) sd.errors++;
       if (outside === 1) sd.outside++;
       if (hook === 'SessionEnd') sd.ended = 1;
       if (agentId !== null && s.agentInsert.run(sessionId, agentId, ts).changes === 1) sd.agents++;
