@@ -180,6 +180,11 @@ export interface FleetEnv {
 }
 
 /** Input that cannot become an event. The collector moves it to quarantine/ with this reason. */
+/** A JSON object (not null, not an array): for checking the shape of parsed input. */
+export function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
 export class QuarantineError extends Error {
   constructor(
     readonly reason: string,

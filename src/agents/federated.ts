@@ -15,8 +15,9 @@ import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { loadConfig } from '../config/config.ts';
 import { dataPaths } from '../config/paths.ts';
-import type { Federation, InstanceReport } from '../query/federation.ts';
+import { elapsedMs, type Federation, type InstanceReport } from '../query/federation.ts';
 import type { Store } from '../store/index.ts';
+import { isObject } from '../types.ts';
 import { Pricing } from '../usage/pricing.ts';
 import { type AgentSummary, type FileConflict, findConflicts, listAgents } from './fleet.ts';
 
@@ -138,10 +139,6 @@ export function parseFleetParams(p: URLSearchParams): ConflictQuery {
   return out;
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 /** Checks the shape of a peer's answer (a peer may be anything that answers HTTP). */
 function rowsOf<T>(key: 'agents' | 'conflicts', valid: (row: Record<string, unknown>) => boolean) {
   return (body: unknown): InstanceRows<T> => {
@@ -189,17 +186,13 @@ async function gather<T>(
   const reports: InstanceReport[] = [];
   try {
     const own = local();
-    reports.push(add(LOCAL_INSTANCE, own, { name: LOCAL_INSTANCE, ok: true, ms: elapsed(started) }));
+    reports.push(add(LOCAL_INSTANCE, own, { name: LOCAL_INSTANCE, ok: true, ms: elapsedMs(started) }));
   } catch (err) {
-    reports.push({ name: LOCAL_INSTANCE, ok: false, ms: elapsed(started), error: (err as Error).message });
+    reports.push({ name: LOCAL_INSTANCE, ok: false, ms: elapsedMs(started), error: (err as Error).message });
   }
   for (const a of (await asked) ?? [])
     reports.push(a.value !== undefined ? add(a.report.name, a.value, a.report) : a.report);
   return { rows, instances: reports, partial: reports.some((r) => !r.ok) };
-}
-
-function elapsed(since: number): number {
-  return Math.round((performance.now() - since) * 10) / 10;
 }
 
 /** Agents of this collector and of its peers, most recently active first. */

@@ -21,6 +21,7 @@ import { parser } from '@grafana/lezer-logql';
 import type { SyntaxNode } from '@lezer/common';
 import type { FederationConfig, FederationInstanceConfig } from '../sinks/config.ts';
 import { authHeaders, networkReason } from '../sinks/http.ts';
+import { isObject } from '../types.ts';
 import {
   type InstantQueryRequest,
   type Labels,
@@ -171,7 +172,7 @@ export class Federation {
     const report = (ok: boolean, extra: Partial<InstanceReport>): InstanceReport => ({
       name: inst.name,
       ok,
-      ms: Math.round((performance.now() - started) * 10) / 10,
+      ms: elapsedMs(started),
       ...extra,
     });
     const url = `${inst.url.replace(/\/+$/, '')}${path}${params ? `?${params}` : ''}`;
@@ -324,12 +325,13 @@ function rangeParams(p: { start?: Nanos; end?: Nanos; query?: string }): URLSear
   return s;
 }
 
+/** Milliseconds since `since` (a performance.now() reading), to a tenth: how long an instance took. */
+export function elapsedMs(since: number): number {
+  return Math.round((performance.now() - since) * 10) / 10;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Response shapes (checked, since an instance may be anything that answers HTTP)
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function successData(text: string): unknown {
   const body: unknown = JSON.parse(text);

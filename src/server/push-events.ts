@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { TELEMETRY_VERSION } from '../collector/pipeline.ts';
 import { timeOrderedId } from '../ingest/index.ts';
-import type { Level, TelemetryEvent } from '../types.ts';
+import { isObject, type Level, type TelemetryEvent } from '../types.ts';
 import { BadRequest } from './http-errors.ts';
 
 export type PushLabels = Record<string, string>;
@@ -95,10 +95,6 @@ export function levelOf(name: string): Level {
   if (/^(err|error|crit|critical|fatal|panic|alert|emerg|emergency)$/.test(n)) return 'ERROR';
   if (n === 'warn' || n === 'warning') return 'WARN';
   return 'INFO';
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** True when `v` has the shape of one of our events (what the audit log and our Loki sink carry). */
