@@ -43,6 +43,13 @@ export interface FileAccess {
   file_path: string;
 }
 
+/** A stored event as conflict detection sees it: a few fields, so the event itself need not be kept. */
+export interface ObservedAccess {
+  access: FileAccess;
+  project: string;
+  eventId: string;
+}
+
 interface Seen extends FileAccess {
   writes: boolean;
 }
@@ -186,19 +193,30 @@ export class ConflictAlerts {
     this.dispatcher = new AlertDispatcher(home, config, opts.channels, opts.log);
   }
 
+  /** What `observeAccess` needs of an event: its file access and what its alert names. */
+  static observedOf(ev: TelemetryEvent): ObservedAccess | undefined {
+    const access = ConflictWatch.accessOf(ev);
+    if (access === undefined || !Number.isFinite(access.ts)) return undefined;
+    return { access, project: ev.project_name, eventId: ev.id };
+  }
+
   /** Looks at one stored event; returns the alerts raised. */
   observe(ev: TelemetryEvent): AlertRecord[] {
-    const access = ConflictWatch.accessOf(ev);
-    if (access === undefined || !Number.isFinite(access.ts)) return [];
+    const o = ConflictAlerts.observedOf(ev);
+    return o === undefined ? [] : this.observeAccess(o);
+  }
+
+  /** Looks at the access of one stored event (see observedOf); returns the alerts raised. */
+  observeAccess(o: ObservedAccess): AlertRecord[] {
     const out: AlertRecord[] = [];
-    for (const c of this.watch.observe(access)) {
+    for (const c of this.watch.observe(o.access)) {
       this.found++;
       out.push(
         ...this.dispatcher.submit([conflictDetection(c)], {
           session: c.second.session_id,
-          project: ev.project_name,
+          project: o.project,
           tool: c.second.tool,
-          eventId: ev.id,
+          eventId: o.eventId,
         }),
       );
     }

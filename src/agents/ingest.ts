@@ -5,7 +5,7 @@
  */
 import { type AlertChannels, loadAlertConfig } from '../detect/alerts.ts';
 import type { TelemetryEvent } from '../types.ts';
-import { ConflictAlerts } from './conflicts.ts';
+import { ConflictAlerts, type ObservedAccess } from './conflicts.ts';
 import { AgentContextDeriver, attachAgentContext } from './context.ts';
 import { RegistryWatcher, registryFile } from './registry.ts';
 
@@ -32,12 +32,28 @@ export class AgentIngest {
     }
   }
 
-  /** Called with every event once it is stored. Never throws. */
-  stored(ev: TelemetryEvent): void {
-    try {
-      this.conflicts?.observe(ev);
-    } catch {
-      // an alert lost is better than a batch failed
+  /**
+   * What `stored` will need of these events, taken while they are at hand: a batch's events can then be let
+   * go before its store insert settles, instead of surviving young-generation collections meanwhile.
+   */
+  pendingOf(events: readonly TelemetryEvent[]): ObservedAccess[] {
+    const out: ObservedAccess[] = [];
+    if (this.conflicts === undefined) return out;
+    for (const ev of events) {
+      const o = ConflictAlerts.observedOf(ev);
+      if (o !== undefined) out.push(o);
+    }
+    return out;
+  }
+
+  /** Called once the events `pendingOf` looked at are stored. Never throws. */
+  stored(pending: readonly ObservedAccess[]): void {
+    for (const o of pending) {
+      try {
+        this.conflicts?.observeAccess(o);
+      } catch {
+        // an alert lost is better than a batch failed
+      }
     }
   }
 }

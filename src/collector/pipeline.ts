@@ -34,6 +34,11 @@ function emptyResult(files: number): BatchResult {
   return { files, stored: 0, duplicates: 0, quarantined: 0, optedOut: 0 };
 }
 
+interface AfterStore {
+  agents: ReturnType<AgentIngest['pendingOf']>;
+  lastEventTs?: number;
+}
+
 export interface PipelineCounters {
   stored: number;
   duplicates: number;
@@ -176,15 +181,19 @@ export class Pipeline {
     const res = emptyResult(files);
     const done: string[] = [];
     if (files === 0) return Promise.resolve({ res, done });
-    const events = this.prepare(read, res, done);
-    const staged = this.stage(events, res);
-    const finish = (r: InsertResult | undefined) => {
-      if (staged && r) this.finish(staged.fresh, r, res);
+    const staged = this.stage(this.prepare(read, res, done), res);
+    if (!staged) {
+      this.count(res);
+      return Promise.resolve({ res, done });
+    }
+    // Only the rows and a small summary wait for the insert: the batch's events are garbage from here on.
+    const rows = staged.entries.map(rowValuesOfEntry);
+    const after = this.afterStore(staged.fresh);
+    return insert(rows).then((r) => {
+      this.finish(after, r, res);
       this.count(res);
       return { res, done };
-    };
-    if (!staged) return Promise.resolve(finish(undefined));
-    return insert(staged.entries.map(rowValuesOfEntry)).then(finish);
+    });
   }
 
   /**
@@ -201,7 +210,7 @@ export class Pipeline {
   private commit(events: readonly TelemetryEvent[], res: BatchResult): void {
     const staged = this.stage(events, res);
     if (!staged) return;
-    this.finish(staged.fresh, this.store.insertBatch(staged.entries.map(storeRowOf)), res);
+    this.finish(this.afterStore(staged.fresh), this.store.insertBatch(staged.entries.map(storeRowOf)), res);
   }
 
   /**
@@ -228,13 +237,21 @@ export class Pipeline {
     return { fresh, entries: this.audit.append(fresh) };
   }
 
+  /** What the second half needs of a batch's events. */
+  private afterStore(fresh: readonly TelemetryEvent[]): AfterStore {
+    const last = fresh[fresh.length - 1];
+    return {
+      agents: this.agents.pendingOf(fresh),
+      ...(last ? { lastEventTs: Date.parse(last.timestamp) } : {}),
+    };
+  }
+
   /** The second half, once the store holds the batch. */
-  private finish(fresh: readonly TelemetryEvent[], r: InsertResult, res: BatchResult): void {
+  private finish(after: AfterStore, r: InsertResult, res: BatchResult): void {
     res.stored = r.inserted;
     res.duplicates += r.duplicates;
-    for (const ev of fresh) this.agents.stored(ev);
-    const last = fresh[fresh.length - 1];
-    if (last) res.lastEventTs = Date.parse(last.timestamp);
+    this.agents.stored(after.agents);
+    if (after.lastEventTs !== undefined) res.lastEventTs = after.lastEventTs;
   }
 
   private optedOut(rec: SpoolRecord, ev: TelemetryEvent): boolean {
