@@ -112,7 +112,8 @@ function normalize(input: unknown, key: string, depth: number): unknown {
     const item = obj[k];
     const v = normalize(item, k, next);
     if (out === null) {
-      if (v === item) continue;
+      // A property holding undefined needs no copy to drop it: JSON.stringify leaves it out as well.
+      if (v === item || (v === UNDEF && item === undefined)) continue;
       out = {};
       for (let j = 0; j < i; j++) {
         const kj = keys[j] as string;

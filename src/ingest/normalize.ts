@@ -9,6 +9,7 @@ import { applyAgentContext } from '../agents/context.ts';
 import { sha256Hex } from '../sha256.ts';
 import {
   type ActionDetails,
+  type EventMetadata,
   type Level,
   QuarantineError,
   type SpoolRecord,
@@ -525,12 +526,7 @@ function build(rec: SpoolRecord, ctx: NormalizeContext): TelemetryEvent {
     project_name: redactString(root === '' ? '' : basename(root) || root, w.hits),
     tool_name: toolNameRaw === undefined ? null : truncateField(redactString(toolNameRaw, w.hits), ID_CHARS),
     action_details: details,
-    metadata: {
-      telemetry_version: ctx.telemetryVersion,
-      user_id: ctx.user,
-      host: ctx.host,
-      scope: rec.scope,
-    },
+    metadata: metadataOf(ctx, rec.scope, claudeVersionOf(ctx, sessionId, str(p.transcript_path))),
     raw_input: raw,
   };
 
@@ -562,17 +558,7 @@ function build(rec: SpoolRecord, ctx: NormalizeContext): TelemetryEvent {
   const transcript = w.text(p.transcript_path, 4096);
   if (transcript !== undefined) ev.transcript_path = transcript;
 
-  liftEnvelope(raw, ev);
-
-  if (ctx.claudeVersion) {
-    let v: string | undefined;
-    try {
-      v = ctx.claudeVersion(sessionId, str(p.transcript_path));
-    } catch {
-      v = undefined;
-    }
-    if (typeof v === 'string' && v !== '') ev.metadata.claude_version = v;
-  }
+  liftEnvelope(ev);
 
   if (w.hits.length > 0) details.secrets_redacted = [...new Set(w.hits)].sort();
   applyAgentContext(ev, rec, ctx);
@@ -596,9 +582,11 @@ const LIFTED: readonly (keyof TelemetryEvent & string)[] = [
   'duration_ms',
 ];
 
-function liftEnvelope(raw: Record<string, unknown>, ev: TelemetryEvent): void {
+function liftEnvelope(ev: TelemetryEvent): void {
+  const raw = ev.raw_input;
+  const lifted: string[] = [];
   for (const k of LIFTED) {
-    if (raw[k] !== undefined && raw[k] === ev[k]) delete raw[k];
+    if (raw[k] !== undefined && raw[k] === ev[k]) lifted.push(k);
   }
   const effort = raw.effort;
   if (
@@ -607,8 +595,35 @@ function liftEnvelope(raw: Record<string, unknown>, ev: TelemetryEvent): void {
     typeof effort.level === 'string' &&
     effort.level === ev.effort
   ) {
-    delete raw.effort;
+    lifted.push('effort');
   }
+  if (lifted.length === 0) return;
+  // A copy without them rather than `delete`, which would leave raw_input a slow dictionary-mode object
+  // for everything that reads it afterwards (the rules, canonical JSON, the store row).
+  const kept: Record<string, unknown> = {};
+  for (const k of Object.keys(raw)) if (!lifted.includes(k)) kept[k] = raw[k];
+  ev.raw_input = kept;
+}
+
+/** The metadata block, its keys in canonical (sorted) order so the audit log need not reorder them. */
+function metadataOf(ctx: NormalizeContext, scope: string, claudeVersion: string | undefined): EventMetadata {
+  const base = { host: ctx.host, scope, telemetry_version: ctx.telemetryVersion, user_id: ctx.user };
+  return claudeVersion === undefined ? base : { claude_version: claudeVersion, ...base };
+}
+
+function claudeVersionOf(
+  ctx: NormalizeContext,
+  sessionId: string,
+  transcript: string | undefined,
+): string | undefined {
+  if (!ctx.claudeVersion) return undefined;
+  let v: string | undefined;
+  try {
+    v = ctx.claudeVersion(sessionId, transcript);
+  } catch {
+    v = undefined;
+  }
+  return typeof v === 'string' && v !== '' ? v : undefined;
 }
 
 /** Normalizes one spool record. Throws QuarantineError (and only that) for input that is not an event. */

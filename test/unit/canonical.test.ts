@@ -50,6 +50,14 @@ describe('canonicalJson', () => {
     assert.equal(canonicalJson({ a: undefined, b: [undefined, 1, , 2] }), '{"b":[null,1,null,2]}');
   });
 
+  test('undefined properties of objects already in order are omitted too, wherever they sit', () => {
+    assert.equal(
+      canonicalJson({ a: 1, b: undefined, c: { x: undefined, y: 2, z: undefined } }),
+      '{"a":1,"c":{"y":2}}',
+    );
+    assert.equal(canonicalJson({ a: { toJSON: () => undefined }, b: 1 }), '{"b":1}');
+  });
+
   test('toJSON is honoured', () => {
     assert.equal(canonicalJson({ d: new Date(0) }), '{"d":"1970-01-01T00:00:00.000Z"}');
   });
