@@ -23,6 +23,8 @@ export class ScopeCache {
   private bornAt = Date.now();
   private readonly reals = new Map<string, string | null>();
   private readonly gitRoots = new Map<string, string | null>();
+  /** realOf answers for paths that do not exist (resolved through their longest existing prefix). */
+  private readonly partials = new Map<string, string>();
 
   constructor(opts: { home?: string; maxAgeMs?: number; maxEntries?: number } = {}) {
     this.home = resolve(opts.home ?? safeHome());
@@ -32,13 +34,17 @@ export class ScopeCache {
 
   clear(): void {
     this.reals.clear();
+    this.partials.clear();
     this.gitRoots.clear();
     this.bornAt = Date.now();
   }
 
   /** Drops everything when older than maxAgeMs or grown too big. Cheap; call once per event. */
   refresh(now = Date.now()): void {
-    if (now - this.bornAt > this.maxAgeMs || this.reals.size + this.gitRoots.size > this.maxEntries)
+    if (
+      now - this.bornAt > this.maxAgeMs ||
+      this.reals.size + this.partials.size + this.gitRoots.size > this.maxEntries
+    )
       this.clear();
   }
 
@@ -64,12 +70,18 @@ export class ScopeCache {
   realOf(abs: string): string {
     const whole = this.tryReal(abs);
     if (whole !== null) return whole;
+    // A path that does not exist (yet): its answer is kept too, as the walk up its parents costs more.
+    const known = this.partials.get(abs);
+    if (known !== undefined) return known;
     const segs = abs.split('/').filter((s) => s !== '' && s !== '.');
-    for (let k = segs.length - 1; k > 0; k--) {
+    let out = '';
+    for (let k = segs.length - 1; k > 0 && out === ''; k--) {
       const real = this.tryReal(`/${segs.slice(0, k).join('/')}`);
-      if (real !== null) return resolve(real, ...segs.slice(k));
+      if (real !== null) out = resolve(real, ...segs.slice(k));
     }
-    return resolve('/', ...segs);
+    if (out === '') out = resolve('/', ...segs);
+    this.partials.set(abs, out);
+    return out;
   }
 
   /** Nearest directory at or above `dir` holding a `.git` entry (dir or file), or null. */
