@@ -138,6 +138,8 @@ const WAL_CHECKPOINT_BYTES = 16 * 1024 * 1024;
 /** The event JSON of a row: its line, or for a pushed foreign line (kept verbatim in `line`) event_json. */
 const EVENT = 'COALESCE(event_json, line)';
 
+const ASCII = /^[\x20-\x7e]*$/;
+
 const INSERT_EVENT = `INSERT INTO events
   (id, audit_seq, ts, level, event_type, hook_event, session_id, project_path, project_name, tool_name,
    tool_use_id, agent_id, file_path, command, outside_scope, duration_ms, success, line,
@@ -277,6 +279,7 @@ export class Store {
     minTs: Stmt;
     maxTs: Stmt;
     existing: Stmt;
+    maxId: Stmt;
     projects: Stmt;
     sessionPrefix: Stmt;
     rollupUpsert: Stmt;
@@ -362,6 +365,17 @@ export class Store {
   existingIds(ids: readonly string[]): Set<string> {
     const found = new Set<string>();
     if (ids.length === 0) return found;
+    // Ids begin with the event time, so new events usually sort after everything stored: when the smallest
+    // id asked for is above the largest stored one, none of them can be stored and no lookup is needed.
+    // Compared in JS only for printable ASCII ids, where JS string order is SQLite's byte order.
+    let min = ids[0] as string;
+    let ascii = true;
+    for (const id of ids) {
+      if (id < min) min = id;
+      if (ascii && !ASCII.test(id)) ascii = false;
+    }
+    const max = ascii ? (this.s.maxId.get() as { m: string | null }).m : null;
+    if (ascii && (max === null || min > max)) return found;
     for (const r of this.s.existing.all(JSON.stringify(ids)) as { id: string }[]) found.add(r.id);
     return found;
   }
@@ -580,6 +594,7 @@ export class Store {
       minTs: db.prepare('SELECT min(ts) AS t FROM events'),
       maxTs: db.prepare('SELECT max(ts) AS t FROM events'),
       existing: db.prepare('SELECT id FROM events WHERE id IN (SELECT value FROM json_each(?))'),
+      maxId: db.prepare('SELECT max(id) AS m FROM events'),
       // Range scan on the primary key: ids that start with the prefix.
       sessionPrefix: db.prepare(
         'SELECT session_id FROM sessions WHERE session_id >= ? AND session_id < ? ORDER BY session_id LIMIT 2',

@@ -354,6 +354,20 @@ describe('Store', () => {
     assert.equal(store.existingIds([]).size, 0);
   });
 
+  test('existingIds: ids above every stored one are new without a lookup; others are still looked up', () => {
+    const { store } = freshStore();
+    assert.equal(store.existingIds(['m']).size, 0);
+    store.insertBatch(rows(ev({ id: 'b', t: 0 }), ev({ id: 'm', t: 1 }), ev({ id: 'é', t: 2 })));
+    assert.equal(store.existingIds(['n', 'z']).size, 0);
+    // The smallest asked for is below the largest stored: a stored id among them is found.
+    assert.deepEqual([...store.existingIds(['z', 'm'])], ['m']);
+    assert.deepEqual([...store.existingIds(['z', 'b'])], ['b']);
+    assert.equal(store.existingIds(['c', 'd']).size, 0);
+    // Beyond ASCII, JS and SQLite may order differently: always looked up.
+    assert.deepEqual([...store.existingIds(['é'])], ['é']);
+    assert.deepEqual([...store.existingIds(['z', 'é'])], ['é']);
+  });
+
   test('reset empties everything and the store is usable again', () => {
     const { store } = freshStore();
     store.insertBatch(rows(ev({ id: 'a', t: 0 }), ev({ id: 'b', t: 1, session: 's2' })));
