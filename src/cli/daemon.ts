@@ -1,5 +1,6 @@
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
 import { startAnalytics } from '../analytics/service.ts';
 import { installHook } from '../capture/install.ts';
 import * as spool from '../capture/spool.ts';
@@ -35,7 +36,21 @@ const CLI_ENTRY = fileURLToPath(new URL(`./main${extname(import.meta.url)}`, imp
  * in one stays committed afterwards, in each heap; 8 MB semi-spaces keep less resident after a burst at the
  * same CPU per ingested event (smaller ones cost 5-10% more).
  */
-export const COLLECTOR_NODE_FLAGS = ['--max-semi-space-size=8'];
+const SEMI_SPACE_FLAG = '--max-semi-space-size=8';
+export const COLLECTOR_NODE_FLAGS = [SEMI_SPACE_FLAG];
+
+/**
+ * V8 lets --max-semi-space-size win over a worker thread's own `resourceLimits.maxYoungGenerationSizeMb`, so
+ * with COLLECTOR_NODE_FLAGS the I/O and analytics threads each grew 8 MB semi-spaces too (16 MB kept after a
+ * burst). The flag is read when a thread's heap is set up: once the main thread's is, it is cleared, and the
+ * threads started afterwards get the young generation they ask for. Only the collector's own flag is cleared
+ * (one the user set is left as set); returns whether it was.
+ */
+export function releaseSemiSpaceFlag(execArgv: readonly string[] = process.execArgv): boolean {
+  if (!execArgv.includes(SEMI_SPACE_FLAG)) return false;
+  setFlagsFromString('--max-semi-space-size=0');
+  return true;
+}
 
 /**
  * Environment for the collector process, unless already set: glibc's malloc at two arenas instead of eight per
@@ -157,6 +172,7 @@ async function serveApi(
 }
 
 async function runForeground(paths: DataPaths): Promise<number> {
+  releaseSemiSpaceFlag();
   const config = loadConfig(paths);
   const log = (msg: string) => process.stdout.write(`${new Date().toISOString()} ${msg}\n`);
   // Caught from the very start: a stop requested during start-up is honoured, gracefully, once start-up is done.

@@ -1,7 +1,12 @@
 /** The node flags the collector process is started with (src/cli/daemon.ts). */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { test } from 'node:test';
-import { COLLECTOR_NODE_FLAGS, collectorExecArgv } from '../../src/cli/daemon.ts';
+import { setFlagsFromString } from 'node:v8';
+import { Worker } from 'node:worker_threads';
+import { COLLECTOR_NODE_FLAGS, collectorExecArgv, releaseSemiSpaceFlag } from '../../src/cli/daemon.ts';
+
+const SEMI_SPACE = COLLECTOR_NODE_FLAGS.find((f) => f.startsWith('--max-semi-space-size=')) as string;
 
 test('the collector gets its node flags after the ones this process has', () => {
   assert.ok(COLLECTOR_NODE_FLAGS.length > 0);
@@ -20,4 +25,30 @@ test('a flag the user set, on the command line or in NODE_OPTIONS, is left as se
     '--max-semi-space-size-x',
     ...COLLECTOR_NODE_FLAGS,
   ]);
+});
+
+/** New-space size (MB) of a worker thread that asks for a 6 MB young generation, after a burst of garbage. */
+async function workerNewSpaceMB(): Promise<number> {
+  const code = `
+    const { getHeapSpaceStatistics } = require('node:v8');
+    let keep = [];
+    for (let i = 0; i < 3e6; i++) { keep.push({ i, s: 'x' + i }); if (keep.length > 1e5) keep = []; }
+    const s = getHeapSpaceStatistics().find((x) => x.space_name === 'new_space');
+    require('node:worker_threads').parentPort.postMessage(s.space_size / 1048576);`;
+  const w = new Worker(code, { eval: true, resourceLimits: { maxYoungGenerationSizeMb: 6 } });
+  const [mb] = (await once(w, 'message')) as [number];
+  await w.terminate();
+  return mb;
+}
+
+test('worker threads started after the collector clears its semi-space flag get their own young generation', async () => {
+  assert.equal(releaseSemiSpaceFlag([]), false, 'not the collector: nothing cleared');
+  setFlagsFromString(SEMI_SPACE);
+  try {
+    assert.ok((await workerNewSpaceMB()) > 6, 'the flag wins over the thread limit');
+    assert.equal(releaseSemiSpaceFlag(COLLECTOR_NODE_FLAGS), true);
+    assert.ok((await workerNewSpaceMB()) <= 6);
+  } finally {
+    setFlagsFromString('--max-semi-space-size=0');
+  }
 });
