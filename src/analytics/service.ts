@@ -3,7 +3,15 @@
  * Ingestion never waits on it: the thread reads the store through its own read-only connection, writes only
  * its own scores file, and the collector's thread only receives its log lines. If the thread fails it is
  * started again after a pause (at most a few times); ingestion goes on either way.
+ *
+ * A thread with nothing to do for `idleExitMs` (no new events, nothing left to score) ends, and gives back its
+ * heap, its store connection and the feature state of the sessions it followed (a third of an idle
+ * collector's JavaScript memory after a burst). The collector's thread then only looks at the store file's
+ * size and time every `pollMs` and starts the thread again once the store changed (or a step is asked for):
+ * it resumes from the position saved in its scores file and reads each session that gets events again from
+ * the store, as after a quiet hour.
  */
+import { statSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { Config } from '../config/config.ts';
 import type { DataPaths } from '../config/paths.ts';
@@ -13,6 +21,8 @@ export interface WorkerInit {
   home: string;
   storeFile: string;
   pollMs: number;
+  /** The thread ends after this long without work (ms); never when absent. */
+  idleExitMs?: number;
   options: Omit<LiveOptions, 'alertConfig' | 'channels' | 'log' | 'now'>;
 }
 
@@ -21,7 +31,25 @@ export type FromWorker =
   | { type: 'log'; msg: string }
   /** `answers`: the latest step request (id) this step started after, 0 for a step of its own. */
   | { type: 'step'; result: StepResult; pending: number; answers: number }
+  /** The thread is ending for want of work; `store` is the store's signature (storeSignature) it had seen. */
+  | { type: 'idle'; store: string }
   | { type: 'stopped' };
+
+/**
+ * Size and modification time of the store file and of its write-ahead log: a commit changes the latter, a
+ * checkpoint the former.
+ */
+export function storeSignature(storeFile: string): string {
+  const sig = (f: string) => {
+    try {
+      const st = statSync(f);
+      return `${st.size}@${st.mtimeMs}`;
+    } catch {
+      return '-';
+    }
+  };
+  return `${sig(storeFile)} ${sig(`${storeFile}-wal`)}`;
+}
 
 export interface AnalyticsStats {
   steps: number;
@@ -33,6 +61,8 @@ export interface AnalyticsStats {
   scoreMs: number[];
   /** Sessions waiting to be scored after the latest step. */
   pending: number;
+  /** Times the thread ended for want of work. */
+  idleExits: number;
 }
 
 export interface AnalyticsService {
@@ -50,7 +80,12 @@ export interface StartOptions {
   log?: (msg: string) => void;
   /** How often the thread looks for new events (ms); default min(1000, rescoreMs). */
   pollMs?: number;
+  /** The thread ends after this long without work, and starts again when the store changes (ms). */
+  idleExitMs?: number;
 }
+
+/** How long the analytics thread waits for work before it ends (see startAnalytics). */
+export const IDLE_EXIT_MS = 30_000;
 
 const RESTART_AFTER_MS = 30_000;
 const MAX_RESTARTS = 5;
@@ -85,6 +120,7 @@ export function startAnalytics(opts: StartOptions): AnalyticsService | undefined
     home: opts.paths.home,
     storeFile: opts.paths.storeFile,
     pollMs: opts.pollMs ?? Math.min(1_000, a.rescoreMs),
+    idleExitMs: opts.idleExitMs ?? IDLE_EXIT_MS,
     options: {
       threshold: a.threshold,
       rescoreMs: a.rescoreMs,
@@ -92,7 +128,15 @@ export function startAnalytics(opts: StartOptions): AnalyticsService | undefined
       retrainGrowth: a.retrainGrowth,
     },
   };
-  const stats: AnalyticsStats = { steps: 0, scored: 0, alerts: 0, retrains: 0, scoreMs: [], pending: 0 };
+  const stats: AnalyticsStats = {
+    steps: 0,
+    scored: 0,
+    alerts: 0,
+    retrains: 0,
+    scoreMs: [],
+    pending: 0,
+    idleExits: 0,
+  };
   let waiters: { id: number; resolve: (r: StepResult) => void }[] = [];
   let nextId = 1;
   let worker: Worker | undefined;
@@ -100,9 +144,38 @@ export function startAnalytics(opts: StartOptions): AnalyticsService | undefined
   let restarts = 0;
   let restartTimer: NodeJS.Timeout | undefined;
   let exited: Promise<void> = Promise.resolve();
+  /** Busy time of the threads that ended for want of work (ms). */
+  let busyBefore = 0;
+  /** Set while no thread runs for want of work: the store's signature when the last one ended. */
+  let sleeping: string | undefined;
+  let wakeTimer: NodeJS.Timeout | undefined;
 
-  const onMessage = (m: FromWorker) => {
+  const wake = () => {
+    if (wakeTimer) clearInterval(wakeTimer);
+    wakeTimer = undefined;
+    sleeping = undefined;
+    if (worker || stopping) return;
+    start();
+    // A step asked for while the thread was ending is asked of the new one.
+    const last = waiters.at(-1);
+    if (worker && last) {
+      (worker as Worker).ref();
+      (worker as Worker).postMessage({ type: 'step', id: last.id } satisfies ToWorker);
+    }
+  };
+  const sleep = (w: Worker, store: string) => {
+    busyBefore += w.performance.eventLoopUtilization().active;
+    stats.idleExits++;
+    sleeping = store;
+    wakeTimer = setInterval(() => {
+      if (!worker && storeSignature(init.storeFile) !== sleeping) wake();
+    }, init.pollMs);
+    wakeTimer.unref();
+  };
+
+  const onMessage = (w: Worker, m: FromWorker) => {
     if (m.type === 'log') log(m.msg);
+    else if (m.type === 'idle') sleep(w, m.store);
     else if (m.type === 'step') {
       const r = m.result;
       stats.steps++;
@@ -132,12 +205,17 @@ export function startAnalytics(opts: StartOptions): AnalyticsService | undefined
     }
     worker = w;
     w.unref();
-    w.on('message', onMessage);
+    w.on('message', (m: FromWorker) => onMessage(w, m));
     w.on('error', (err) => log(`thread failed: ${err.stack ?? err.message}`));
     exited = new Promise((resolve) =>
       w.on('exit', (code) => {
         if (worker === w) worker = undefined;
         resolve();
+        // Ended for want of work: started again when the store changes (or asked for a step meanwhile).
+        if (sleeping !== undefined) {
+          if (waiters.length > 0) wake();
+          return;
+        }
         if (stopping || restarts >= MAX_RESTARTS) return;
         restarts++;
         log(`thread exited (${code}); starting it again in ${RESTART_AFTER_MS / 1000} s`);
@@ -152,9 +230,10 @@ export function startAnalytics(opts: StartOptions): AnalyticsService | undefined
   return {
     stats,
     busyMs() {
-      return worker ? worker.performance.eventLoopUtilization().active : 0;
+      return busyBefore + (worker ? worker.performance.eventLoopUtilization().active : 0);
     },
     step() {
+      if (sleeping !== undefined && !worker) wake();
       const w = worker;
       if (!w) return Promise.reject(new Error('the analytics thread is not running'));
       // Referenced while a caller waits, so that the wait itself keeps the process alive.
@@ -168,6 +247,7 @@ export function startAnalytics(opts: StartOptions): AnalyticsService | undefined
     async stop() {
       stopping = true;
       if (restartTimer) clearTimeout(restartTimer);
+      if (wakeTimer) clearInterval(wakeTimer);
       const w = worker;
       if (!w) return;
       w.ref();

@@ -1,7 +1,8 @@
 /**
  * The collector's analytics thread: a LiveScorer (live.ts) stepped every `pollMs` on a read-only connection
  * to the store and its own scores file. Messages: `stop` (finish the step under way, close, exit) and `step`
- * (step now). It posts its log lines and the outcome of each step that did something.
+ * (step now). It posts its log lines and the outcome of each step that did something, and ends by itself
+ * (posting `idle`) after `idleExitMs` without work.
  */
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
@@ -10,7 +11,7 @@ import { loadAlertConfig } from '../detect/alerts.ts';
 import { Store } from '../store/index.ts';
 import { LiveScorer, type StepResult } from './live.ts';
 import { ScoreDb } from './scores.ts';
-import type { FromWorker, ToWorker, WorkerInit } from './service.ts';
+import { type FromWorker, storeSignature, type ToWorker, type WorkerInit } from './service.ts';
 
 const init = workerData as WorkerInit;
 
@@ -39,6 +40,8 @@ let stopping = false;
 /** The latest step asked for (by id): the outcome of the next step is posted even when it did nothing. */
 let asked = 0;
 let again = false;
+/** When the thread last had work: events noticed, sessions scored or waiting, a retrain, a step asked for. */
+let worked = Date.now();
 
 function ready(): LiveScorer | undefined {
   if (scorer) return scorer;
@@ -65,6 +68,8 @@ async function step(): Promise<void> {
   const answer = asked;
   asked = 0;
   if (timer) clearTimeout(timer);
+  // Taken before the step looks at the store: a change after it wakes the next thread (see service.ts).
+  const seen = storeSignature(init.storeFile);
   let result: StepResult | undefined;
   try {
     result = await ready()?.step();
@@ -75,18 +80,23 @@ async function step(): Promise<void> {
   const did = result && (result.noticed > 0 || result.scored > 0 || result.retrainMs !== undefined);
   if (result && (did || answer > 0))
     post({ type: 'step', result, pending: scorer?.pending ?? 0, answers: answer });
+  const now = Date.now();
+  if (did || answer > 0 || (scorer?.pending ?? 0) > 0) worked = now;
   if (stopping) finish();
-  else if (again) {
+  else if (init.idleExitMs !== undefined && !again && now - worked >= init.idleExitMs) {
+    post({ type: 'idle', store: seen });
+    finish(false);
+  } else if (again) {
     again = false;
     setImmediate(() => void step());
   } else timer = setTimeout(() => void step(), init.pollMs);
 }
 
-function finish(): void {
+function finish(stopped = true): void {
   if (timer) clearTimeout(timer);
   db?.close();
   store?.close();
-  post({ type: 'stopped' });
+  if (stopped) post({ type: 'stopped' });
   parentPort?.close();
 }
 

@@ -46,6 +46,36 @@ test('the analytics thread starts, trains, scores what arrives, reports its work
   }
 });
 
+async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void> {
+  for (const end = Date.now() + ms; !ok(); await new Promise((r) => setTimeout(r, 20)))
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+}
+
+test('the analytics thread ends when it has nothing to do and starts again when the store changes', async () => {
+  const paths = dataPaths(mkdtempSync(join(tmpdir(), 'ct-service-')));
+  try {
+    const store = Store.open(paths.storeFile);
+    const svc = startAnalytics({ paths, config: DEFAULT_CONFIG, pollMs: 20, idleExitMs: 200 });
+    assert.ok(svc);
+    await svc.step();
+    await until('the thread to end', () => svc.stats.idleExits === 1);
+    const busy = svc.busyMs();
+    assert.ok(busy > 0, 'the busy time of an ended thread is kept');
+    // Events stored while no thread runs: a thread starts again, follows on from its saved position, scores.
+    store.insertBatch(Array.from({ length: 6 }, (_, i) => ({ event: event(i, 's1'), auditSeq: i + 1 })));
+    await until('the new session to be scored', () => svc.stats.scored === 1);
+    await until('the thread to end again', () => svc.stats.idleExits === 2);
+    // A step asked for while no thread runs starts one and is answered.
+    const asked = await svc.step();
+    assert.equal(asked.noticed, 0);
+    assert.ok(svc.busyMs() >= busy);
+    await svc.stop();
+    store.close();
+  } finally {
+    rmSync(paths.home, { recursive: true, force: true });
+  }
+});
+
 test('analytics.enabled: false starts nothing and says so', () => {
   const logs: string[] = [];
   const svc = startAnalytics({
