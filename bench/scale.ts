@@ -18,10 +18,11 @@ import { fixturePayloads, stats, tempHome, writeSpool } from './util.ts';
 
 const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 
-function rssOf(pid: number): { rssMB: number; peakMB: number } {
+/** Resident memory of a process (MB): in all, its peak, and the part that maps files (node, its libraries). */
+function rssOf(pid: number): { rssMB: number; peakMB: number; fileMB: number } {
   const s = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)?.[1] ?? 0);
-  return { rssMB: Math.round(kb('VmRSS') / 1024), peakMB: Math.round(kb('VmHWM') / 1024) };
+  const mb = (k: string) => Math.round(Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)?.[1] ?? 0) / 1024);
+  return { rssMB: mb('VmRSS'), peakMB: mb('VmHWM'), fileMB: mb('RssFile') };
 }
 
 /**
@@ -151,6 +152,8 @@ export async function runScaleBench(
         idleMB: idle.rssMB,
         afterIngest20kMB: busy.rssMB,
         settledMB: settled.rssMB,
+        // Of which files mapped in (the node binary, shared libraries): the rest is the heaps.
+        settledFileMB: settled.fileMB,
         peakMB: settled.peakMB,
         ingest20kSec: Math.round(drainSec * 10) / 10,
         dashboardOverview30dMs: overviewMs,
