@@ -200,12 +200,6 @@ export class ConflictAlerts {
     return { access, project: ev.project_name, eventId: ev.id };
   }
 
-  /** Looks at one stored event; returns the alerts raised. */
-  observe(ev: TelemetryEvent): AlertRecord[] {
-    const o = ConflictAlerts.observedOf(ev);
-    return o === undefined ? [] : this.observeAccess(o);
-  }
-
   /** Looks at the access of one stored event (see observedOf); returns the alerts raised. */
   observeAccess(o: ObservedAccess): AlertRecord[] {
     const out: AlertRecord[] = [];
