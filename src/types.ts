@@ -179,12 +179,12 @@ export interface FleetEnv {
   workflow_id?: string;
 }
 
-/** Input that cannot become an event. The collector moves it to quarantine/ with this reason. */
 /** A JSON object (not null, not an array): for checking the shape of parsed input. */
 export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** Input that cannot become an event. The collector moves it to quarantine/ with this reason. */
 export class QuarantineError extends Error {
   constructor(
     readonly reason: string,

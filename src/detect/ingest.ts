@@ -6,14 +6,12 @@
  * content rule (see the `content_triggers` list).
  */
 import { join } from 'node:path';
-import type { EventDetection, SpoolRecord, TelemetryEvent } from '../types.ts';
+import { type EventDetection, isObject, type SpoolRecord, type TelemetryEvent } from '../types.ts';
 import { AlertDispatcher, loadAlertConfig } from './alerts.ts';
 import { DetectionEngine } from './engine.ts';
 import { contentOf } from './input.ts';
 
 const NON_ASCII = /[\x80-\xff]/;
-const isObj = (v: unknown): v is Record<string, unknown> =>
-  v !== null && typeof v === 'object' && !Array.isArray(v);
 
 export class IngestDetection {
   private engine: DetectionEngine | undefined;
@@ -58,7 +56,7 @@ export class IngestDetection {
     if (engine === undefined || !engine.watches(ev.hook_event, ev.project_path)) return;
     try {
       const raw = ev.raw_input;
-      const input = isObj(raw.tool_input) ? raw.tool_input : {};
+      const input = isObject(raw.tool_input) ? raw.tool_input : {};
       const verdict = engine.evaluate({
         event: ev.hook_event,
         tool: ev.tool_name ?? '',
@@ -99,7 +97,7 @@ export class IngestDetection {
     if (!this.trigger?.test(bytes) && !NON_ASCII.test(bytes)) return '';
     try {
       const p = JSON.parse(rec.body.toString('utf8')) as Record<string, unknown>;
-      const input = isObj(p.tool_input) ? p.tool_input : {};
+      const input = isObject(p.tool_input) ? p.tool_input : {};
       return contentOf(ev.hook_event, ev.tool_name ?? '', input, p.tool_response ?? p.tool_result, p);
     } catch {
       return '';

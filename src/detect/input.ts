@@ -3,6 +3,7 @@
  * stored event (ingest): the tool, its input, the paths and URLs it names, and the content it carries.
  */
 import { redactDeep } from '../ingest/redact.ts';
+import { isObject } from '../types.ts';
 
 export interface DetectRequest {
   event: string;
@@ -24,7 +25,6 @@ export interface DetectRequest {
 }
 
 type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 
 /** Content is read up to this many characters. */
@@ -40,7 +40,7 @@ export function textOf(v: unknown, max = MAX_CONTENT_CHARS): string {
       out.push(x);
       size += x.length;
     } else if (Array.isArray(x)) for (const y of x) walk(y, depth + 1);
-    else if (isObj(x)) for (const k of Object.keys(x)) walk(x[k], depth + 1);
+    else if (isObject(x)) for (const k of Object.keys(x)) walk(x[k], depth + 1);
   };
   walk(v, 0);
   const s = out.join('\n');
@@ -58,7 +58,7 @@ export function contentOf(event: string, tool: string, input: Obj, response: unk
       return str(input.new_string);
     case 'MultiEdit':
       return Array.isArray(input.edits)
-        ? input.edits.map((e) => (isObj(e) ? str(e.new_string) : '')).join('\n')
+        ? input.edits.map((e) => (isObject(e) ? str(e.new_string) : '')).join('\n')
         : '';
     case 'NotebookEdit':
       return str(input.new_source);
@@ -71,7 +71,7 @@ export function contentOf(event: string, tool: string, input: Obj, response: unk
 export function requestFromPayload(p: Obj, problems: readonly string[] = []): DetectRequest {
   const event = str(p.hook_event_name) || 'PreToolUse';
   const tool = str(p.tool_name);
-  const input = isObj(p.tool_input) ? p.tool_input : {};
+  const input = isObject(p.tool_input) ? p.tool_input : {};
   const response = p.tool_response ?? p.tool_result;
   return {
     event,

@@ -10,6 +10,7 @@ import { sha256Hex } from '../sha256.ts';
 import {
   type ActionDetails,
   type EventMetadata,
+  isObject,
   type Level,
   QuarantineError,
   type SpoolRecord,
@@ -122,7 +123,6 @@ export function parsePayload(body: Buffer): Record<string, unknown> {
 // ---- small typed readers ---------------------------------------------------------------------------
 
 type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 const bool = (v: unknown): boolean | undefined => (typeof v === 'boolean' ? v : undefined);
@@ -169,7 +169,7 @@ function countPatch(patch: unknown): { added: number; removed: number } | undefi
   let added = 0;
   let removed = 0;
   for (const hunk of patch) {
-    if (!isObj(hunk) || !Array.isArray(hunk.lines)) continue;
+    if (!isObject(hunk) || !Array.isArray(hunk.lines)) continue;
     for (const line of hunk.lines) {
       if (typeof line !== 'string') continue;
       const c = line.charCodeAt(0);
@@ -204,8 +204,8 @@ const PATH_TOOLS = new Set([
 
 /** Facts of one tool call (input, plus response on Post events). */
 function toolFacts(w: Work, toolName: string | null, input: unknown, response: unknown, payload?: Obj): void {
-  const inp = isObj(input) ? input : {};
-  const res = isObj(response) ? response : undefined;
+  const inp = isObject(input) ? input : {};
+  const res = isObject(response) ? response : undefined;
   const d = w.details;
   if (toolName !== null && PATH_TOOLS.has(toolName)) w.scoped = true;
   switch (toolName) {
@@ -213,7 +213,7 @@ function toolFacts(w: Work, toolName: string | null, input: unknown, response: u
       w.path(inp.file_path, true);
       w.set('offset', num(inp.offset));
       w.set('limit', num(inp.limit));
-      const file = res && isObj(res.file) ? res.file : undefined;
+      const file = res && isObject(res.file) ? res.file : undefined;
       if (res) w.set('read_type', w.text(res.type, 64));
       const content = file ? str(file.content) : undefined;
       if (content !== undefined) {
@@ -356,7 +356,7 @@ function toolFacts(w: Work, toolName: string | null, input: unknown, response: u
       w.set('task_subject', w.text(inp.subject));
       w.set('task_id', w.text(inp.taskId ?? inp.task_id, ID_CHARS));
       w.set('task_status', w.text(inp.status, 64));
-      if (res && isObj(res.task)) w.set('task_id', w.text(res.task.id, ID_CHARS));
+      if (res && isObject(res.task)) w.set('task_id', w.text(res.task.id, ID_CHARS));
       break;
     case 'Skill':
     case 'SlashCommand':
@@ -375,7 +375,8 @@ function toolFacts(w: Work, toolName: string | null, input: unknown, response: u
           d.mcp_server = redactString(parts.server, w.hits);
           d.mcp_tool = redactString(parts.tool, w.hits);
         }
-        if (payload && isObj(payload.mcp_server)) w.set('mcp_source', w.text(payload.mcp_server.source, 64));
+        if (payload && isObject(payload.mcp_server))
+          w.set('mcp_source', w.text(payload.mcp_server.source, 64));
       }
       // Unknown and MCP tools: the usual path-bearing argument names still get a scope check.
       for (const k of ['file_path', 'path', 'notebook_path', 'directory']) w.path(inp[k], true);
@@ -427,7 +428,7 @@ function hookFacts(w: Work, hook: string, p: Obj, toolName: string | null): void
     // Facts of the calls go to a scratch object: only their paths (scope) and names matter here.
     const scratch = new Work({}, w.cwd, w.home);
     for (const c of calls) {
-      if (!isObj(c)) continue;
+      if (!isObject(c)) continue;
       const name = str(c.tool_name) ?? null;
       if (name !== null && names.length < 64) names.push(truncateField(redactString(name, w.hits), ID_CHARS));
       toolFacts(scratch, name, c.tool_input, undefined);
@@ -543,7 +544,7 @@ function build(rec: SpoolRecord, ctx: NormalizeContext): TelemetryEvent {
   ext('agent_id', p.agent_id);
   ext('agent_type', p.agent_type);
   ext('permission_mode', p.permission_mode);
-  const effort = isObj(p.effort) ? w.text(p.effort.level, 32) : w.text(p.effort, 32);
+  const effort = isObject(p.effort) ? w.text(p.effort.level, 32) : w.text(p.effort, 32);
   if (effort !== undefined) ev.effort = effort;
   const duration = num(p.duration_ms);
   if (duration !== undefined) ev.duration_ms = duration;
@@ -590,7 +591,7 @@ function liftEnvelope(ev: TelemetryEvent): void {
   }
   const effort = raw.effort;
   if (
-    isObj(effort) &&
+    isObject(effort) &&
     Object.keys(effort).length === 1 &&
     typeof effort.level === 'string' &&
     effort.level === ev.effort

@@ -6,6 +6,7 @@
  */
 import protobuf from 'protobufjs';
 import snappy from 'snappyjs';
+import { isObject } from '../types.ts';
 
 export type WireLabels = Record<string, string>;
 
@@ -253,12 +254,8 @@ export function toJsonPush(streams: WireStream[]): JsonPushRequest {
   };
 }
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 function stringMap(v: unknown, where: string): WireLabels {
-  if (!isPlainObject(v)) throw new WireFormatError(`${where}: expected an object of strings`);
+  if (!isObject(v)) throw new WireFormatError(`${where}: expected an object of strings`);
   const out: WireLabels = {};
   for (const [k, val] of Object.entries(v)) {
     if (typeof val !== 'string') throw new WireFormatError(`${where}.${k}: expected a string value`);
@@ -271,12 +268,12 @@ const NS_STRING = /^\d{1,30}$/;
 
 /** Validates a parsed JSON push body (Loki's rules: timestamps are strings of epoch nanoseconds). */
 export function fromJsonPush(body: unknown): WireStream[] {
-  if (!isPlainObject(body) || !Array.isArray(body.streams)) {
+  if (!isObject(body) || !Array.isArray(body.streams)) {
     throw new WireFormatError('push body: expected {"streams": [...]}');
   }
   return body.streams.map((s: unknown, i: number): WireStream => {
     const where = `streams[${i}]`;
-    if (!isPlainObject(s)) throw new WireFormatError(`${where}: expected an object`);
+    if (!isObject(s)) throw new WireFormatError(`${where}: expected an object`);
     const labels = stringMap(s.stream ?? {}, `${where}.stream`);
     for (const name of Object.keys(labels)) checkLabelName(name, `${where}.stream`);
     if (!Array.isArray(s.values)) throw new WireFormatError(`${where}.values: expected an array`);

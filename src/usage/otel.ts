@@ -15,6 +15,7 @@
  * OTLP/JSON names, so both encodings end up in the same shape.
  */
 import protobuf from 'protobufjs';
+import { isObject } from '../types.ts';
 
 const OTLP_RECEIVE_PROTO = `
 syntax = "proto3";
@@ -89,11 +90,10 @@ export const TOKEN_METRIC = 'claude_code.token.usage';
 export type AttrValue = string | number | boolean | null;
 
 type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 
 function anyValue(v: unknown): AttrValue {
-  if (!isObj(v)) return null;
+  if (!isObject(v)) return null;
   if (typeof v.stringValue === 'string') return v.stringValue;
   if (typeof v.boolValue === 'boolean') return v.boolValue;
   if (v.intValue !== undefined) {
@@ -104,8 +104,8 @@ function anyValue(v: unknown): AttrValue {
     const n = Number(v.doubleValue);
     return Number.isNaN(n) ? null : n;
   }
-  if (isObj(v.arrayValue)) return JSON.stringify(list(v.arrayValue.values).map(anyValue));
-  if (isObj(v.kvlistValue)) return JSON.stringify(attributes(v.kvlistValue.values));
+  if (isObject(v.arrayValue)) return JSON.stringify(list(v.arrayValue.values).map(anyValue));
+  if (isObject(v.kvlistValue)) return JSON.stringify(attributes(v.kvlistValue.values));
   if (typeof v.bytesValue === 'string') return v.bytesValue;
   return null;
 }
@@ -114,7 +114,7 @@ function anyValue(v: unknown): AttrValue {
 export function attributes(kvs: unknown): Record<string, AttrValue> {
   const out: Record<string, AttrValue> = {};
   for (const kv of list(kvs)) {
-    if (isObj(kv) && typeof kv.key === 'string') out[kv.key] = anyValue(kv.value);
+    if (isObject(kv) && typeof kv.key === 'string') out[kv.key] = anyValue(kv.value);
   }
   return out;
 }
@@ -131,7 +131,7 @@ export function decodeOtlp(signal: OtlpSignal, encoding: OtlpEncoding, body: Buf
     } catch (err) {
       throw new OtlpFormatError(`body is not valid JSON: ${(err as Error).message}`);
     }
-    if (!isObj(parsed)) throw new OtlpFormatError(`an OTLP ${signal} request is a JSON object`);
+    if (!isObject(parsed)) throw new OtlpFormatError(`an OTLP ${signal} request is a JSON object`);
     const top = signal === 'logs' ? 'resourceLogs' : 'resourceMetrics';
     if (parsed[top] !== undefined && !Array.isArray(parsed[top]))
       throw new OtlpFormatError(`${top} must be an array`);
@@ -247,7 +247,7 @@ function eventName(record: Obj, attrs: Record<string, AttrValue>): string {
   if (fromAttr) return fromAttr.startsWith(CC_PREFIX) ? fromAttr.slice(CC_PREFIX.length) : fromAttr;
   const named = typeof record.eventName === 'string' ? record.eventName : '';
   const body =
-    isObj(record.body) && typeof record.body.stringValue === 'string' ? record.body.stringValue : '';
+    isObject(record.body) && typeof record.body.stringValue === 'string' ? record.body.stringValue : '';
   for (const n of [named, body]) if (n.startsWith(CC_PREFIX)) return n.slice(CC_PREFIX.length);
   return '';
 }
@@ -260,11 +260,11 @@ function* items(
   entries: string,
 ): Generator<{ item: Obj; resource: Record<string, AttrValue> }> {
   for (const r of list(req[top])) {
-    if (!isObj(r)) continue;
-    const resource = attributes(isObj(r.resource) ? r.resource.attributes : undefined);
+    if (!isObject(r)) continue;
+    const resource = attributes(isObject(r.resource) ? r.resource.attributes : undefined);
     for (const s of list(r[scopes])) {
-      if (!isObj(s)) continue;
-      for (const item of list(s[entries])) if (isObj(item)) yield { item, resource };
+      if (!isObject(s)) continue;
+      for (const item of list(s[entries])) if (isObject(item)) yield { item, resource };
     }
   }
 }
@@ -346,14 +346,14 @@ function canonical(a: Record<string, AttrValue>): string {
 export function usageMetricsOf(req: Obj): Mapped<OtelMetricRow> {
   const out: Mapped<OtelMetricRow> = { rows: [], rejected: 0, reason: '', seen: 0 };
   for (const { item: metric } of items(req, 'resourceMetrics', 'scopeMetrics', 'metrics')) {
-    const data = isObj(metric.sum) ? metric.sum : isObj(metric.gauge) ? metric.gauge : undefined;
+    const data = isObject(metric.sum) ? metric.sum : isObject(metric.gauge) ? metric.gauge : undefined;
     const points = list(data?.dataPoints);
     out.seen += points.length;
     const name = typeof metric.name === 'string' ? metric.name : '';
     if (name !== COST_METRIC && name !== TOKEN_METRIC) continue;
-    const cumulative = isObj(metric.sum) && isCumulative(metric.sum.aggregationTemporality) ? 1 : 0;
+    const cumulative = isObject(metric.sum) && isCumulative(metric.sum.aggregationTemporality) ? 1 : 0;
     for (const p of points) {
-      if (!isObj(p)) continue;
+      if (!isObject(p)) continue;
       const raw = p.asDouble ?? p.asInt;
       const value = raw === undefined ? Number.NaN : Number(raw);
       const timeMs = nsToMs(p.timeUnixNano);

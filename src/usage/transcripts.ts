@@ -12,6 +12,7 @@
  */
 import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
+import { isObject } from '../types.ts';
 
 /** One API response's usage, as a transcript reports it. */
 export interface UsageRecord {
@@ -59,20 +60,18 @@ const NEEDLE = Buffer.from('"type":"assistant"');
 const USAGE = Buffer.from('"usage"');
 const NL = 10;
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
 const count = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : 0);
 const text = (v: unknown): string => (typeof v === 'string' ? v : '');
 
 /** The usage of one parsed transcript line, or undefined when it is not a top-level assistant line with usage. */
 export function usageOfLine(o: unknown): UsageRecord | undefined {
-  if (!isObj(o) || o.type !== 'assistant') return undefined;
+  if (!isObject(o) || o.type !== 'assistant') return undefined;
   const m = o.message;
-  if (!isObj(m) || !isObj(m.usage)) return undefined;
+  if (!isObject(m) || !isObject(m.usage)) return undefined;
   const u = m.usage;
   const messageId = text(m.id) || text(o.uuid);
   if (messageId === '') return undefined;
-  const cc = isObj(u.cache_creation) ? u.cache_creation : undefined;
+  const cc = isObject(u.cache_creation) ? u.cache_creation : undefined;
   const t = Date.parse(text(o.timestamp));
   return {
     messageId,
