@@ -71,17 +71,21 @@ export class ScopeCache {
     const whole = this.tryReal(abs);
     if (whole !== null) return whole;
     // A path that does not exist (yet): its answer is kept too, as the walk up its parents costs more.
-    const known = this.partials.get(abs);
-    if (known !== undefined) return known;
-    const segs = abs.split('/').filter((s) => s !== '' && s !== '.');
-    let out = '';
-    for (let k = segs.length - 1; k > 0 && out === ''; k--) {
-      const real = this.tryReal(`/${segs.slice(0, k).join('/')}`);
-      if (real !== null) out = resolve(real, ...segs.slice(k));
+    let known = this.partials.get(abs);
+    if (known === undefined) {
+      known = this.throughParents(abs);
+      this.partials.set(abs, known);
     }
-    if (out === '') out = resolve('/', ...segs);
-    this.partials.set(abs, out);
-    return out;
+    return known;
+  }
+
+  private throughParents(abs: string): string {
+    const segs = abs.split('/').filter((s) => s !== '' && s !== '.');
+    for (let k = segs.length - 1; k > 0; k--) {
+      const real = this.tryReal(`/${segs.slice(0, k).join('/')}`);
+      if (real !== null) return resolve(real, ...segs.slice(k));
+    }
+    return resolve('/', ...segs);
   }
 
   /** Nearest directory at or above `dir` holding a `.git` entry (dir or file), or null. */

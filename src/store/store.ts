@@ -374,8 +374,10 @@ export class Store {
       if (id < min) min = id;
       if (ascii && !ASCII.test(id)) ascii = false;
     }
-    const max = ascii ? (this.s.maxId.get() as { m: string | null }).m : null;
-    if (ascii && (max === null || min > max)) return found;
+    if (ascii) {
+      const max = (this.s.maxId.get() as { m: string | null }).m;
+      if (max === null || min > max) return found;
+    }
     for (const r of this.s.existing.all(JSON.stringify(ids)) as { id: string }[]) found.add(r.id);
     return found;
   }
