@@ -31,10 +31,10 @@ import { plural } from './format.ts';
 const CLI_ENTRY = fileURLToPath(new URL(`./main${extname(import.meta.url)}`, import.meta.url));
 
 /**
- * V8 flags for the collector process (and so its I/O worker thread). Its allocation comes in bursts (a batch
- * of spool files parsed, judged and written), and a young generation grown to V8's default 16 MB semi-spaces
- * in one stays committed afterwards, in each heap; 8 MB semi-spaces keep less resident after a burst at the
- * same CPU per ingested event (smaller ones cost 5-10% more).
+ * V8 flags for the collector's main thread (its worker threads set their own limits: releaseSemiSpaceFlag).
+ * Its allocation comes in bursts (a batch of spool files parsed, judged and written), and a young generation
+ * grown to V8's default 16 MB semi-spaces in one stays committed afterwards; 8 MB semi-spaces keep less
+ * resident after a burst at the same CPU per ingested event (smaller ones cost 5-10% more).
  */
 const SEMI_SPACE_FLAG = '--max-semi-space-size=8';
 export const COLLECTOR_NODE_FLAGS = [SEMI_SPACE_FLAG];
