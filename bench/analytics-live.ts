@@ -27,7 +27,7 @@ import type { DataPaths } from '../src/config/paths.ts';
 import { Store } from '../src/store/index.ts';
 import type { TelemetryEvent } from '../src/types.ts';
 import type { LabelledSession } from './analytics-data.ts';
-import { round, stats, tempHome, writeSpool } from './util.ts';
+import { median, round, stats, tempHome, writeSpool } from './util.ts';
 
 const DAY = 86_400_000;
 
@@ -203,7 +203,6 @@ async function ingestCost(model: DataPaths, n = 20_000, rounds = 3) {
     off.push((await ingestRun(model, n, false)).ms);
     on.push(await ingestRun(model, n, true));
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
   const offMs = median(off);
   const onMs = median(on.map((r) => r.ms));
   const busy = median(on.map((r) => r.busyMs));

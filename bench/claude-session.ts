@@ -31,6 +31,7 @@ import {
   sleep,
 } from '../test/e2e/harness.ts';
 import { fullScenario, startMockAnthropic } from '../test/e2e/mock-anthropic.ts';
+import { median } from './util.ts';
 
 const SESSION_TIMEOUT_MS = 90_000;
 
@@ -42,13 +43,6 @@ const CLI_TIMEOUT_MS = 30_000;
 export interface ClaudeSessionBenchOptions {
   /** Measured runs per condition (default 5). One extra warm-up run per condition is not counted. */
   runs?: number;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  if (s.length === 0) return Number.NaN;
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
 }
 
 const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;

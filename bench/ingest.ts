@@ -4,7 +4,7 @@ import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { installHook } from '../src/capture/install.ts';
 import { DEFAULT_CONFIG } from '../src/config/config.ts';
-import { benchNormalizeContext, fixtureSpoolRecords, round, tempHome, writeSpool } from './util.ts';
+import { benchNormalizeContext, fixtureSpoolRecords, median, round, tempHome, writeSpool } from './util.ts';
 
 /**
  * The code under test: the built collector (dist/, what `claude-telemetry start` runs) when it is there, else
@@ -128,11 +128,6 @@ interface DrainRound {
   eventsPerSec: number;
   cpuUsPerEvent: number;
   mainThreadUsPerEvent?: number;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] as number;
 }
 
 /**

@@ -27,6 +27,14 @@ export function stats(samples: number[]) {
 
 export const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
 
+/** Median of the samples (the mean of the middle two for an even count); NaN for none. */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
 export function tempHome(tag: string): DataPaths {
   return dataPaths(mkdtempSync(join(tmpdir(), `ct-bench-${tag}-`)));
 }
