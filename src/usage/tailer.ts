@@ -193,35 +193,55 @@ export function startUsageFollower(opts: {
   intervalMs?: number;
 }): UsageFollower {
   const { store, log } = opts;
+  /** Transcript path -> time of the session's latest event. */
   const followed = new Map<string, number>();
+  /** Sessions seen since start-up: their transcript once known, and their latest event time. */
+  const sessions = new Map<string, { path?: string; last: number }>();
   const pathOf = store.select(
     `SELECT json_extract(COALESCE(event_json, line), '$.transcript_path') AS tp, ts FROM events
      WHERE session_id = ? ORDER BY ts DESC LIMIT 1`,
   );
   const recent = store.select('SELECT session_id FROM sessions WHERE last_ts >= ?');
+  // Only the session and time of each new event: its JSON is read once per session (pathOf), not per event,
+  // which kept this pass at a few microseconds of the main thread per ingested event.
   const newer = store.select(
-    `SELECT seq, ts, json_extract(COALESCE(event_json, line), '$.transcript_path') AS tp FROM events
-     WHERE seq > ? ORDER BY seq LIMIT ${EVENTS_PER_TICK}`,
+    `SELECT seq, ts, session_id FROM events WHERE seq > ? ORDER BY seq LIMIT ${EVENTS_PER_TICK}`,
   );
+  const transcriptOf = (session: string): string | undefined => {
+    const r = pathOf.get(session) as { tp: unknown } | undefined;
+    return r && typeof r.tp === 'string' && r.tp.endsWith('.jsonl') ? r.tp : undefined;
+  };
   let lastSeq = store.maxSeq();
   const now = Date.now();
   for (const { session_id } of recent.all(now - RECENT_MS) as { session_id: string }[]) {
     const r = pathOf.get(session_id) as { tp: unknown; ts: number } | undefined;
-    if (r && typeof r.tp === 'string' && r.tp.endsWith('.jsonl')) followed.set(r.tp, r.ts);
+    if (r && typeof r.tp === 'string' && r.tp.endsWith('.jsonl')) {
+      followed.set(r.tp, r.ts);
+      sessions.set(session_id, { path: r.tp, last: r.ts });
+    }
   }
   let running: Promise<void> | undefined;
   let stopped = false;
   let warned = false;
 
   const pass = async (): Promise<void> => {
+    const active = new Set<string>();
     for (;;) {
-      const rows = newer.all(lastSeq) as { seq: number; ts: number; tp: unknown }[];
+      const rows = newer.all(lastSeq) as { seq: number; ts: number; session_id: string }[];
       for (const r of rows) {
         lastSeq = r.seq;
-        if (typeof r.tp === 'string' && r.tp.endsWith('.jsonl'))
-          followed.set(r.tp, Math.max(followed.get(r.tp) ?? 0, r.ts));
+        const s = sessions.get(r.session_id);
+        if (s === undefined) sessions.set(r.session_id, { last: r.ts });
+        else if (r.ts > s.last) s.last = r.ts;
+        active.add(r.session_id);
       }
       if (rows.length < EVENTS_PER_TICK) break;
+    }
+    for (const id of active) {
+      const s = sessions.get(id) as { path?: string; last: number };
+      // A session's events may come without a transcript at first: looked up again while it is active.
+      s.path ??= transcriptOf(id);
+      if (s.path !== undefined) followed.set(s.path, Math.max(followed.get(s.path) ?? 0, s.last));
     }
     const t = Date.now();
     for (const [main, last] of followed) {
@@ -232,6 +252,7 @@ export function startUsageFollower(opts: {
       }
       if (t - last > IDLE_MS) followed.delete(main);
     }
+    for (const [id, s] of sessions) if (t - s.last > IDLE_MS) sessions.delete(id);
   };
   const tick = async (): Promise<void> => {
     if (running) return running;
