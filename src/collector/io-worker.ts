@@ -47,12 +47,51 @@ function read(names: string[], maxBytes: number): { records: WireRecord[]; bodie
 // Opened on the first insert: a worker that only reads (tests, tools) never touches the store.
 let store: Store | undefined;
 
-function handle(req: IORequest): IOResponse {
+/**
+ * Removals wait behind reads and inserts: the collector's thread waits for those, while a removal only has
+ * to happen before the spool is listed again (the collector skips names whose removal is under way). They
+ * run in slices between other requests, each request answered once all its files are gone.
+ */
+const removals: { id: number; names: string[]; at: number; removed: number }[] = [];
+const REMOVE_SLICE = 50;
+let removing = false;
+
+function removeSome(): void {
+  const job = removals[0];
+  if (job === undefined) {
+    removing = false;
+    return;
+  }
+  try {
+    const slice = job.names.slice(job.at, job.at + REMOVE_SLICE);
+    job.removed += remove(paths, slice);
+    job.at += slice.length;
+    if (job.at >= job.names.length) {
+      removals.shift();
+      parentPort?.postMessage({ id: job.id, removed: job.removed } satisfies IOResponse);
+    }
+  } catch (err) {
+    removals.shift();
+    parentPort?.postMessage({
+      id: job.id,
+      error: (err as Error)?.message ?? String(err),
+    } satisfies IOResponse);
+  }
+  // setImmediate runs after the messages that arrived meanwhile have been handled.
+  setImmediate(removeSome);
+}
+
+function handle(req: IORequest): IOResponse | undefined {
   switch (req.op) {
     case 'read':
       return { id: req.id, ...read(req.names, req.maxBytes) };
     case 'remove':
-      return { id: req.id, removed: remove(paths, req.names) };
+      removals.push({ id: req.id, names: req.names, at: 0, removed: 0 });
+      if (!removing) {
+        removing = true;
+        setImmediate(removeSome);
+      }
+      return undefined;
     case 'insert':
       // It only appends: the hot ends of the indexes fit in a small page cache.
       store ??= Store.open(paths.storeFile, { cacheKiB: 4096 });
@@ -65,11 +104,11 @@ function handle(req: IORequest): IOResponse {
 }
 
 parentPort?.on('message', (req: IORequest) => {
-  let res: IOResponse;
+  let res: IOResponse | undefined;
   try {
     res = handle(req);
   } catch (err) {
     res = { id: req.id, error: (err as Error)?.message ?? String(err) };
   }
-  parentPort?.postMessage(res, 'bodies' in res ? [res.bodies] : []);
+  if (res !== undefined) parentPort?.postMessage(res, 'bodies' in res ? [res.bodies] : []);
 });

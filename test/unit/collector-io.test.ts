@@ -71,3 +71,16 @@ test('a removal of many files, some already gone, removes every one that is ther
   assert.deepEqual(readdirSync(paths.spoolNew), []);
   assert.deepEqual(logs, [], 'vanished files are not an error');
 });
+
+test('a read asked for after a large removal is answered before that removal has finished', async () => {
+  writeSpoolFiles(paths, 3000);
+  const names = spool.listReady(paths);
+  const keep = names.slice(0, 10);
+  io.remove(names.slice(10));
+  const read = await io.read(keep, 1 << 20);
+  assert.equal(read.records.length, 10);
+  assert.ok(io.pendingRemoval.size > 0, 'the removal is still under way when the read comes back');
+  await io.flush();
+  assert.deepEqual(readdirSync(paths.spoolNew).sort(), [...keep].sort());
+  spool.remove(paths, keep);
+});
