@@ -15,6 +15,7 @@ export {
   PUBLIC_KEY_FILE,
 } from './keys.ts';
 export {
+  type AuditBatch,
   type AuditEntry,
   AuditIntegrityError,
   AuditLog,

@@ -291,6 +291,16 @@ export async function* readEntries(dir: string, fromSeq = 1): AsyncGenerator<Aud
 // ---------------------------------------------------------------------------------------------
 // Writer
 
+/**
+ * Entries chained in parts, written together: `add` serializes and hashes a part's events (nothing is kept
+ * of them but their text and the returned entries), `write` appends every part with one write and one
+ * fdatasync. A batch never written leaves the log as it was.
+ */
+export interface AuditBatch {
+  add(events: readonly TelemetryEvent[]): AuditEntry[];
+  write(): void;
+}
+
 export interface AuditLogOptions {
   /** Where the signing key lives; default: the `keys` dir next to the audit dir. */
   keysDir?: string;
@@ -463,28 +473,68 @@ export class AuditLog {
   append(events: readonly TelemetryEvent[]): AuditEntry[] {
     this.assertUsable();
     if (events.length === 0) return [];
+    const batch = this.batch();
+    const entries = batch.add(events);
+    batch.write();
+    return entries;
+  }
+
+  /**
+   * A batch built in parts and written as one (see AuditBatch): the caller can turn each part's events into
+   * what it keeps and let them go before the batch reaches the disk. Entries are chained from the head as it
+   * is now; nothing else may append until the batch is written or dropped.
+   */
+  batch(): AuditBatch {
+    this.assertUsable();
     const ts = this.now().toISOString();
     const tsJson = JSON.stringify(ts);
-    let seq = this.headSeq;
+    const base = this.headSeq;
+    let seq = base;
     let prev = this.headHash;
-    const entries: AuditEntry[] = new Array(events.length);
     let text = '';
-    for (let i = 0; i < events.length; i++) {
-      const event = events[i] as TelemetryEvent;
-      seq++;
-      let ev: string;
-      try {
-        ev = canonicalJson(event);
-      } catch (err) {
-        throw new TypeError(`event ${String(event?.id)} cannot be audited: ${(err as Error).message}`);
-      }
-      const rest = `"prev":"${prev}","seq":${seq},"ts":${tsJson},"v":1}`;
-      // One-shot hash of one string: cheaper than a Hash object per entry.
-      const hash = sha256Hex(`${HASH_PREFIX}{"event":${ev},${rest}`);
-      text += `{"event":${ev},"hash":"${hash}",${rest}\n`;
-      entries[i] = withEventJson({ v: 1, seq, ts, prev, event, hash }, ev);
-      prev = hash;
-    }
+    let written = false;
+    return {
+      add: (events) => {
+        if (written) throw new Error('audit batch already written');
+        const entries: AuditEntry[] = new Array(events.length);
+        let s = seq;
+        let p = prev;
+        let t = '';
+        for (let i = 0; i < events.length; i++) {
+          const event = events[i] as TelemetryEvent;
+          s++;
+          let ev: string;
+          try {
+            ev = canonicalJson(event);
+          } catch (err) {
+            throw new TypeError(`event ${String(event?.id)} cannot be audited: ${(err as Error).message}`);
+          }
+          const rest = `"prev":"${p}","seq":${s},"ts":${tsJson},"v":1}`;
+          // One-shot hash of one string: cheaper than a Hash object per entry.
+          const hash = sha256Hex(`${HASH_PREFIX}{"event":${ev},${rest}`);
+          t += `{"event":${ev},"hash":"${hash}",${rest}\n`;
+          entries[i] = withEventJson({ v: 1, seq: s, ts, prev: p, event, hash }, ev);
+          p = hash;
+        }
+        // Taken over only now: a part with an event that cannot be audited leaves the batch as it was.
+        seq = s;
+        prev = p;
+        text += t;
+        return entries;
+      },
+      write: () => {
+        if (written) throw new Error('audit batch already written');
+        written = true;
+        if (seq === base) return;
+        this.assertUsable();
+        if (this.headSeq !== base) throw new Error('the audit log was appended to while a batch was built');
+        this.writeEntries(text, ts, seq, prev);
+      },
+    };
+  }
+
+  /** One write and one fdatasync of a batch's lines; then the head moves and a checkpoint may follow. */
+  private writeEntries(text: string, ts: string, seq: number, prev: string): void {
     const buf = Buffer.from(text, 'utf8');
     const fd = this.fileFor(ts);
     const before = this.fileSize;
@@ -513,7 +563,6 @@ export class AuditLog {
         this.checkpointError = err as Error;
       }
     }
-    return entries;
   }
 
   /**

@@ -1,6 +1,7 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
+import type { ObservedAccess } from '../agents/conflicts.ts';
 import { AgentIngest } from '../agents/ingest.ts';
 import type { AuditEntry, AuditLog } from '../audit/index.ts';
 import { isOptedOut } from '../capture/settings.ts';
@@ -16,6 +17,9 @@ import { ClaudeVersionLookup } from './claude-version.ts';
 import { type ReadResult, readSync } from './io.ts';
 
 export const TELEMETRY_VERSION = '0.1.0';
+
+/** Records normalized, audited and turned into rows together within a batch (see ingestReadVia). */
+const PART = 100;
 
 export interface BatchResult {
   /** Spool files looked at. */
@@ -143,10 +147,19 @@ export class Pipeline {
 
   /** Quarantines the unreadable files, then normalizes and judges the rest; fills `done` as it goes. */
   private prepare(read: ReadResult, res: BatchResult, done: string[]): TelemetryEvent[] {
+    return this.judge(this.sorted(read, res), res, done);
+  }
+
+  /** The readable records in event order, once the unreadable ones are quarantined. */
+  private sorted(read: ReadResult, res: BatchResult): SpoolRecord[] {
     for (const f of read.failures) this.quarantine(f.name, f.err, res);
-    const records = spool.sortRecords(read.records);
     // Symlinks and git roots may change between batches; within one batch one answer per path is enough.
     this.ctx.scopeCache?.clear();
+    return spool.sortRecords(read.records);
+  }
+
+  /** Normalizes and judges records in order: the events to keep; `done` gets every name handled. */
+  private judge(records: readonly SpoolRecord[], res: BatchResult, done: string[]): TelemetryEvent[] {
     const events: TelemetryEvent[] = [];
     for (const rec of records) {
       let ev: TelemetryEvent;
@@ -181,14 +194,31 @@ export class Pipeline {
     const res = emptyResult(files);
     const done: string[] = [];
     if (files === 0) return Promise.resolve({ res, done });
-    const staged = this.stage(this.prepare(read, res, done), res);
-    if (!staged) {
+    const records = this.sorted(read, res);
+    // In parts: each part's events become audit text, store rows and a conflict summary, and are let go
+    // before the next part is normalized. Held for the whole batch, they outlived young-generation
+    // collections and were copied into the old generation, about 5 KB an event.
+    const batch = this.audit.batch();
+    const seen = new Set<string>();
+    const rows: EventRowValues[] = [];
+    const accesses: ObservedAccess[] = [];
+    let lastTimestamp: string | undefined;
+    for (let i = 0; i < records.length; i += PART) {
+      const fresh = this.freshOf(this.judge(records.slice(i, i + PART), res, done), seen, res);
+      if (fresh.length === 0) continue;
+      for (const e of batch.add(fresh)) rows.push(rowValuesOfEntry(e));
+      for (const o of this.agents.pendingOf(fresh)) accesses.push(o);
+      lastTimestamp = (fresh[fresh.length - 1] as TelemetryEvent).timestamp;
+    }
+    if (rows.length === 0) {
       this.count(res);
       return Promise.resolve({ res, done });
     }
-    // Only the rows and a small summary wait for the insert: the batch's events are garbage from here on.
-    const rows = staged.entries.map(rowValuesOfEntry);
-    const after = this.afterStore(staged.fresh);
+    batch.write();
+    const after: AfterStore = {
+      agents: accesses,
+      ...(lastTimestamp !== undefined ? { lastEventTs: Date.parse(lastTimestamp) } : {}),
+    };
     return insert(rows).then((r) => {
       this.finish(after, r, res);
       this.count(res);
@@ -221,7 +251,13 @@ export class Pipeline {
     events: readonly TelemetryEvent[],
     res: BatchResult,
   ): { fresh: TelemetryEvent[]; entries: AuditEntry[] } | undefined {
-    const seen = new Set<string>();
+    const fresh = this.freshOf(events, new Set(), res);
+    if (fresh.length === 0) return undefined;
+    return { fresh, entries: this.audit.append(fresh) };
+  }
+
+  /** The events neither `seen` earlier in the batch nor already in the store; the rest count as duplicates. */
+  private freshOf(events: readonly TelemetryEvent[], seen: Set<string>, res: BatchResult): TelemetryEvent[] {
     const unique: TelemetryEvent[] = [];
     for (const ev of events) {
       if (seen.has(ev.id)) res.duplicates++;
@@ -230,11 +266,11 @@ export class Pipeline {
         unique.push(ev);
       }
     }
+    if (unique.length === 0) return unique;
     const known = this.store.existingIds(unique.map((e) => e.id));
     const fresh = known.size === 0 ? unique : unique.filter((e) => !known.has(e.id));
     res.duplicates += unique.length - fresh.length;
-    if (fresh.length === 0) return undefined;
-    return { fresh, entries: this.audit.append(fresh) };
+    return fresh;
   }
 
   /** What the second half needs of a batch's events. */

@@ -38,18 +38,20 @@ test('disk full during the audit append: the batch is retried, nothing lost or d
     ...DEFAULT_CONFIG,
     ingest: { ...DEFAULT_CONFIG.ingest, batchSize: 100 },
   });
-  // The first two appends fail as a full disk would; the log is reopened in between, so patch the class.
-  const real = AuditLog.prototype.append;
+  // The first two audit writes fail as a full disk would. Every batch, appended whole or built in parts,
+  // reaches the disk through writeEntries; the log is reopened in between, so patch the class.
+  const proto = AuditLog.prototype as unknown as { writeEntries: (...args: unknown[]) => void };
+  const real = proto.writeEntries;
   let failures = 0;
-  AuditLog.prototype.append = function (this: AuditLog, events) {
+  proto.writeEntries = function (this: AuditLog, ...args: unknown[]) {
     if (failures < 2) {
       failures++;
       throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
     }
-    return real.call(this, events);
+    return real.apply(this, args);
   };
   after(() => {
-    AuditLog.prototype.append = real;
+    proto.writeEntries = real;
   });
   c.start();
   assert.ok(await waitFor(() => spoolCount(paths) === 0, 20_000), 'spool drained after the faults');

@@ -148,6 +148,63 @@ describe('AuditLog', () => {
     assert.equal(readLinesOf(join(dir, dayFiles(dir)[0] as string)).length, 3);
   });
 
+  test('a batch built in parts writes the same lines as one append of all its events', async () => {
+    const one = freshDir();
+    const parts = freshDir();
+    const at = '2026-11-21T10:00:00.000Z';
+    const whole = AuditLog.open(one, { now: clock(at) });
+    whole.append(events(0, 2));
+    whole.append(events(2, 7));
+    whole.close();
+    const log = AuditLog.open(parts, { now: clock(at) });
+    log.append(events(0, 2));
+    const batch = log.batch();
+    const got = [...batch.add(events(2, 3)), ...batch.add([]), ...batch.add(events(5, 4))];
+    assert.deepEqual(
+      got.map((e) => e.seq),
+      [3, 4, 5, 6, 7, 8, 9],
+    );
+    assert.equal(log.size, 2, 'nothing is written before write()');
+    assert.equal(readLinesOf(join(parts, dayFiles(parts)[0] as string)).length, 2);
+    batch.write();
+    assert.equal(log.size, 9);
+    assert.equal(log.head.hash, got[6]?.hash);
+    log.close();
+    assert.equal(
+      readFileSync(join(parts, dayFiles(parts)[0] as string), 'utf8'),
+      readFileSync(join(one, dayFiles(one)[0] as string), 'utf8'),
+    );
+    assert.equal((await verifyAudit(parts)).ok, true);
+  });
+
+  test('a part with an event that is not JSON-clean leaves the batch as it was', () => {
+    const dir = freshDir();
+    const log = AuditLog.open(dir);
+    const batch = log.batch();
+    batch.add(events(0, 2));
+    assert.throws(() => batch.add([makeEvent(2), { ...makeEvent(3), duration_ms: Number.NaN }]), /evt-3/);
+    const next = batch.add(events(2, 1));
+    assert.equal(next[0]?.seq, 3, 'the failed part took no sequence numbers');
+    batch.write();
+    assert.equal(log.size, 3);
+    assert.throws(() => batch.write(), /already written/);
+    log.close();
+    assert.equal(readLinesOf(join(dir, dayFiles(dir)[0] as string)).length, 3);
+  });
+
+  test('a batch dropped unwritten leaves the log as it was; one overtaken by an append is refused', () => {
+    const dir = freshDir();
+    const log = AuditLog.open(dir);
+    log.batch().add(events(0, 4));
+    assert.equal(log.size, 0);
+    const stale = log.batch();
+    stale.add(events(0, 1));
+    log.append(events(10, 2));
+    assert.throws(() => stale.write(), /appended to while a batch was built/);
+    assert.equal(log.size, 2);
+    log.close();
+  });
+
   test('creates keys on first use with private modes; directories are 0700', () => {
     const dir = freshDir();
     const log = AuditLog.open(dir);
