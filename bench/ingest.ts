@@ -1,10 +1,22 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import { installHook } from '../src/capture/install.ts';
+import { stopCollector } from '../src/collector/control.ts';
 import { DEFAULT_CONFIG } from '../src/config/config.ts';
-import { benchNormalizeContext, fixtureSpoolRecords, median, round, tempHome, writeSpool } from './util.ts';
+import {
+  BUILT_CLI,
+  benchNormalizeContext,
+  fixtureSpoolRecords,
+  median,
+  round,
+  startBuiltCollector,
+  tempHome,
+  writeSpool,
+} from './util.ts';
 
 /**
  * The code under test: the built collector (dist/, what `claude-telemetry start` runs) when it is there, else
@@ -51,16 +63,18 @@ type Modules = Awaited<ReturnType<typeof pipelineModules>>;
  * One collector drains ROUNDS spools of N events in turn: the first drain after start-up, and the median of
  * all rounds as the rate a running collector sustains. Then the same with every thread of the process
  * pinned to one CPU (the figure the issue names "on one core"), and into a store that already holds
- * `prefilled` events.
+ * `prefilled` events. Last, the collector `start` runs, in its own process, given ROUNDS bursts of N files.
  */
 export async function runIngestBench(n = 20_000, prefilled = PREFILLED) {
   const m = await pipelineModules();
   const empty = await drainRun(m, n, 0, ROUNDS);
   const oneCore = await pinnedToOneCpu(() => drainRun(m, n, 0, ROUNDS));
   const full = await drainRun(m, n, prefilled, 1);
+  const running = await runningCollector(n, ROUNDS);
   return {
     ...empty,
     oneCore: oneCore ?? 'taskset not available: not measured',
+    runningCollector: running,
     intoFilledStore: full.rounds[0],
     stagesUsPerEvent: await stageBreakdown(m, n),
   };
@@ -128,6 +142,75 @@ interface DrainRound {
   eventsPerSec: number;
   cpuUsPerEvent: number;
   mainThreadUsPerEvent?: number;
+}
+
+/**
+ * The collector as users run it (`claude-telemetry start`: its own process, node flags, API and dashboard
+ * servers, transcript follower, analytics thread), given bursts of N spool files. Each burst is moved into the
+ * spool while the collector is paused (SIGSTOP), so the clock runs from SIGCONT to the last event stored and
+ * counts the collector's work alone, not this process writing files. Progress is read from the store's event
+ * counter (one indexed row), not by listing the spool, which would cost as much CPU as the ingest itself.
+ */
+async function runningCollector(n: number, bursts: number) {
+  if (!existsSync(BUILT_CLI)) return 'dist/ not built: not measured';
+  const paths = tempHome('ingest-running');
+  installHook(paths);
+  const pid = startBuiltCollector(paths);
+  const results: DrainRound[] = [];
+  let db: Database.Database | undefined;
+  try {
+    await sleep(3000);
+    db = new Database(paths.storeFile, { readonly: true });
+    const counter = db.prepare("SELECT value FROM meta WHERE key = 'events'");
+    const stored = () => (counter.get() as { value: number }).value;
+    for (let b = 0; b < bursts; b++) {
+      const before = stored();
+      writeSpool({ ...paths, spoolNew: paths.spoolTmp }, n);
+      process.kill(pid, 'SIGSTOP');
+      for (const f of readdirSync(paths.spoolTmp))
+        renameSync(join(paths.spoolTmp, f), join(paths.spoolNew, f));
+      const cpu0 = processCpuMs(pid);
+      const t0 = process.hrtime.bigint();
+      process.kill(pid, 'SIGCONT');
+      const end = Date.now() + 120_000;
+      while (stored() - before < n && Date.now() < end) await sleep(10);
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      if (stored() - before !== n) throw new Error(`stored ${stored() - before} of ${n}`);
+      results.push({
+        eventsPerSec: Math.round((n / ms) * 1000),
+        cpuUsPerEvent: round(((processCpuMs(pid) - cpu0) * 1000) / n, 1),
+      });
+      await sleep(1500);
+    }
+  } finally {
+    db?.close();
+    await stopCollector(paths);
+    rmSync(paths.home, { recursive: true, force: true });
+  }
+  const mid = (k: 'eventsPerSec' | 'cpuUsPerEvent') => median(results.map((x) => x[k]));
+  return {
+    bursts,
+    events: n,
+    firstBurst: results[0] as DrainRound,
+    sustained: {
+      eventsPerSec: mid('eventsPerSec'),
+      eventsPerSecRange: [
+        Math.min(...results.map((x) => x.eventsPerSec)),
+        Math.max(...results.map((x) => x.eventsPerSec)),
+      ],
+      cpuUsPerEvent: mid('cpuUsPerEvent'),
+    },
+    rounds: results,
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** CPU time (all threads) of another process, from /proc. */
+function processCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / clockTicks();
 }
 
 /**

@@ -104,3 +104,20 @@ export function benchNormalizeContext(): NormalizeContext {
     scopeCache: new ScopeCache(),
   };
 }
+
+/** The built CLI (npm run build): what `claude-telemetry` runs. */
+export const BUILT_CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+
+/**
+ * Starts the built collector on a data dir as users do (`claude-telemetry start`: its own process and node
+ * flags), its API and dashboard on free ports. Returns its pid.
+ */
+export function startBuiltCollector(paths: DataPaths): number {
+  writeFileSync(paths.config, 'server:\n  port: 0\ndashboard:\n  port: 0\n');
+  const started = spawnSync(process.execPath, [BUILT_CLI, 'start', '--json'], {
+    env: { ...process.env, CLAUDE_TELEMETRY_HOME: paths.home },
+    encoding: 'utf8',
+  });
+  if (started.status !== 0) throw new Error(`start exited with ${started.status}: ${started.stderr}`);
+  return (JSON.parse(started.stdout) as { pid: number }).pid;
+}
