@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { installHook } from '../src/capture/install.ts';
 import { hookCommand } from '../src/capture/settings.ts';
 import { type DataPaths, dataPaths } from '../src/config/paths.ts';
+import type { TelemetryEvent } from '../src/types.ts';
 
 export const REPO = fileURLToPath(new URL('..', import.meta.url));
 export const CLI = join(REPO, 'dist', 'cli', 'main.js');
@@ -86,4 +87,22 @@ export async function waitFor(cond: () => boolean, timeoutMs = 20_000): Promise<
 export function exited(child: ChildProcess): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
   return new Promise((r) => child.once('exit', (code) => r(code)));
+}
+
+/** A minimal stored-shape event (a Notification of one session), for tests that write the store directly. */
+export function notificationEvent(id: string, session: string, timeMs: number): TelemetryEvent {
+  return {
+    id,
+    timestamp: new Date(timeMs).toISOString(),
+    level: 'INFO',
+    event_type: 'notification',
+    hook_event: 'Notification',
+    session_id: session,
+    project_path: '/home/dev/project',
+    project_name: 'project',
+    tool_name: null,
+    action_details: {},
+    metadata: { telemetry_version: '0', user_id: 'u', host: 'h', scope: 'project' },
+    raw_input: {},
+  };
 }

@@ -6,9 +6,9 @@ import type { Config } from '../config/config.ts';
 import type { DataPaths } from '../config/paths.ts';
 import { openStoreChecked } from '../ops/store-repair.ts';
 import { type RunningSinks, type SinkStatus, startSinks } from '../sinks/index.ts';
-import type { EventRowValues, Store } from '../store/index.ts';
+import type { Store } from '../store/index.ts';
 import { CollectorIO } from './io.ts';
-import { Pipeline, type PipelineCounters, TELEMETRY_VERSION } from './pipeline.ts';
+import { Pipeline, type PipelineCounters, type RowSink, TELEMETRY_VERSION } from './pipeline.ts';
 
 const WATCH_DEBOUNCE_MS = 5;
 const ORPHAN_SCAN_MS = 30_000;
@@ -245,10 +245,23 @@ export class Collector {
     // Inserts are chained: a batch goes to the store only after the one before it got there, so a failed
     // insert leaves no later batch in the store and recovery (from the store's highest audit seq) has no gap.
     let chain: Promise<unknown> = Promise.resolve();
-    const insert = (rows: EventRowValues[]) => {
-      const p = chain.then(() => io.insert(rows));
-      chain = p;
-      return p;
+    const sink = (): RowSink => {
+      const b = io.newBatch();
+      return {
+        stage: (rows) => io.stage(b, rows),
+        commit: () => {
+          const p = chain.then(
+            () => io.commit(b),
+            (err: unknown) => {
+              io.drop(b);
+              throw err;
+            },
+          );
+          chain = p;
+          return p;
+        },
+        drop: () => io.drop(b),
+      };
     };
     let readError: unknown;
     try {
@@ -259,7 +272,7 @@ export class Collector {
         const following = slices[k + 1];
         if (following) next = io.read(following, this.pipeline.maxBytes);
         const batch = this.pipeline
-          .ingestReadVia((slices[k] as string[]).length, read, insert)
+          .ingestReadVia((slices[k] as string[]).length, read, sink())
           .then(({ res, done }) => {
             io.remove(done);
             if (res.stored > 0) {

@@ -8,6 +8,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { remove } from '../capture/spool.ts';
 import type { DataPaths } from '../config/paths.ts';
+import type { EventRowValues } from '../store/index.ts';
 import { Store } from '../store/index.ts';
 import { QuarantineError } from '../types.ts';
 import { type IORequest, type IOResponse, readSync, type WireRecord } from './io.ts';
@@ -46,6 +47,8 @@ function read(names: string[], maxBytes: number): { records: WireRecord[]; bodie
 
 // Opened on the first insert: a worker that only reads (tests, tools) never touches the store.
 let store: Store | undefined;
+/** Rows handed over part by part, by batch, until the collector commits or drops the batch. */
+const staged = new Map<number, EventRowValues[][]>();
 
 /**
  * Removals wait behind reads and inserts: the collector's thread waits for those, while a removal only has
@@ -92,10 +95,23 @@ function handle(req: IORequest): IOResponse | undefined {
         setImmediate(removeSome);
       }
       return undefined;
-    case 'insert':
+    case 'stage': {
+      const parts = staged.get(req.batch);
+      if (parts) parts.push(req.rows);
+      else staged.set(req.batch, [req.rows]);
+      return undefined;
+    }
+    case 'commit': {
+      const parts = staged.get(req.batch) ?? [];
+      staged.delete(req.batch);
       // It only appends: the hot ends of the indexes fit in a small page cache.
       store ??= Store.open(paths.storeFile, { cacheKiB: 4096 });
-      return { id: req.id, inserted: store.insertValues(req.rows) };
+      const rows = parts.length === 1 ? (parts[0] as EventRowValues[]) : parts.flat();
+      return { id: req.id, inserted: store.insertValues(rows) };
+    }
+    case 'drop':
+      staged.delete(req.batch);
+      return undefined;
     case 'close':
       store?.close();
       store = undefined;

@@ -13,7 +13,9 @@ import { type FleetEnv, QuarantineError, type SpoolRecord } from '../types.ts';
 export type IORequest =
   | { id: number; op: 'read'; names: string[]; maxBytes: number }
   | { id: number; op: 'remove'; names: string[] }
-  | { id: number; op: 'insert'; rows: EventRowValues[] }
+  | { id: number; op: 'stage'; batch: number; rows: EventRowValues[] }
+  | { id: number; op: 'commit'; batch: number }
+  | { id: number; op: 'drop'; batch: number }
   | { id: number; op: 'close' };
 
 /** A record as it crosses from the worker: its body is bytes [start, end) of the batch's one `bodies` buffer. */
@@ -46,6 +48,11 @@ export class CollectorIO {
   private readonly waiters = new Map<number, Waiter>();
   private readonly removing = new Set<string>();
   private readonly removals = new Set<Promise<unknown>>();
+  private nextBatch = 1;
+  /** Batches with rows staged in the worker. */
+  private readonly viaWorker = new Set<number>();
+  /** Rows staged on this thread (no worker), by batch. */
+  private readonly local = new Map<number, EventRowValues[][]>();
 
   /**
    * `store` is the collector's own connection: the fallback for inserts when the worker is gone. The worker
@@ -114,23 +121,49 @@ export class CollectorIO {
     void done.finally(() => this.removals.delete(done));
   }
 
+  /** A number for a new batch of store rows (see stage). */
+  newBatch(): number {
+    return this.nextBatch++;
+  }
+
   /**
-   * Inserts a batch of audit entries into the store. Batches are applied in call order (the worker handles
-   * one message at a time). An error from SQLite (disk full, I/O) rejects: the caller heals from the audit
-   * log, as after any failed batch. Only a worker that cannot answer at all makes this thread do it.
+   * Hands over rows of `batch` as soon as they are built, so this thread need not hold them until the batch
+   * is committed: the worker keeps them (copied) until commit or drop. Without a worker they wait here.
    */
-  async insert(rows: EventRowValues[]): Promise<InsertResult> {
+  stage(batch: number, rows: EventRowValues[]): void {
     if (this.worker) {
-      let res: IOResponse | undefined;
-      try {
-        res = await this.call({ id: 0, op: 'insert', rows });
-      } catch (err) {
-        if (this.worker) throw err;
-      }
-      if (res && 'inserted' in res) return res.inserted;
+      this.viaWorker.add(batch);
+      this.worker.postMessage({ id: 0, op: 'stage', batch, rows } satisfies IORequest);
+      return;
     }
+    const parts = this.local.get(batch);
+    if (parts) parts.push(rows);
+    else this.local.set(batch, [rows]);
+  }
+
+  /**
+   * Inserts every row staged for `batch` in one transaction. Batches are applied in call order (the worker
+   * handles one message at a time). An error from SQLite (disk full, I/O) rejects, and so does a worker lost
+   * while it held the batch's rows: the caller heals from the audit log, as after any failed batch.
+   */
+  async commit(batch: number): Promise<InsertResult> {
+    if (this.viaWorker.delete(batch)) {
+      if (!this.worker) throw new Error('the collector I/O worker ended while holding a batch');
+      const res = await this.call({ id: 0, op: 'commit', batch });
+      if ('inserted' in res) return res.inserted;
+      throw new Error('unexpected answer to a commit');
+    }
+    const parts = this.local.get(batch) ?? [];
+    this.local.delete(batch);
     if (!this.store) throw new Error('no store to insert into');
-    return this.store.insertValues(rows);
+    return this.store.insertValues(parts.length === 1 ? (parts[0] as EventRowValues[]) : parts.flat());
+  }
+
+  /** Forgets the rows staged for `batch` (its audit append failed, or an earlier batch's insert did). */
+  drop(batch: number): void {
+    this.local.delete(batch);
+    if (this.viaWorker.delete(batch))
+      this.worker?.postMessage({ id: 0, op: 'drop', batch } satisfies IORequest);
   }
 
   async flush(): Promise<void> {

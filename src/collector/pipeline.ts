@@ -18,6 +18,16 @@ import { type ReadResult, readSync } from './io.ts';
 
 export const TELEMETRY_VERSION = '0.1.0';
 
+/**
+ * Where ingestReadVia puts a batch's store rows: handed over part by part while the batch is built, inserted
+ * in one transaction once it is in the audit log, or forgotten when it never gets there.
+ */
+export interface RowSink {
+  stage(rows: EventRowValues[]): void;
+  commit(): Promise<InsertResult>;
+  drop(): void;
+}
+
 /** Records normalized, audited and turned into rows together within a batch (see ingestReadVia). */
 const PART = 100;
 
@@ -189,7 +199,7 @@ export class Pipeline {
   ingestReadVia(
     files: number,
     read: ReadResult,
-    insert: (rows: EventRowValues[]) => Promise<InsertResult>,
+    sink: RowSink,
   ): Promise<{ res: BatchResult; done: string[] }> {
     const res = emptyResult(files);
     const done: string[] = [];
@@ -200,26 +210,34 @@ export class Pipeline {
     // collections and were copied into the old generation, about 5 KB an event.
     const batch = this.audit.batch();
     const seen = new Set<string>();
-    const rows: EventRowValues[] = [];
     const accesses: ObservedAccess[] = [];
+    let staged = 0;
     let lastTimestamp: string | undefined;
-    for (let i = 0; i < records.length; i += PART) {
-      const fresh = this.freshOf(this.judge(records.slice(i, i + PART), res, done), seen, res);
-      if (fresh.length === 0) continue;
-      for (const e of batch.add(fresh)) rows.push(rowValuesOfEntry(e));
-      for (const o of this.agents.pendingOf(fresh)) accesses.push(o);
-      lastTimestamp = (fresh[fresh.length - 1] as TelemetryEvent).timestamp;
+    try {
+      for (let i = 0; i < records.length; i += PART) {
+        const fresh = this.freshOf(this.judge(records.slice(i, i + PART), res, done), seen, res);
+        if (fresh.length === 0) continue;
+        // Handed over at once: the rows cross to the I/O worker now, and are inserted once the batch is
+        // in the audit log (sink.commit below).
+        sink.stage(batch.add(fresh).map(rowValuesOfEntry));
+        staged += fresh.length;
+        for (const o of this.agents.pendingOf(fresh)) accesses.push(o);
+        lastTimestamp = (fresh[fresh.length - 1] as TelemetryEvent).timestamp;
+      }
+      if (staged === 0) {
+        this.count(res);
+        return Promise.resolve({ res, done });
+      }
+      batch.write();
+    } catch (err) {
+      sink.drop();
+      throw err;
     }
-    if (rows.length === 0) {
-      this.count(res);
-      return Promise.resolve({ res, done });
-    }
-    batch.write();
     const after: AfterStore = {
       agents: accesses,
       ...(lastTimestamp !== undefined ? { lastEventTs: Date.parse(lastTimestamp) } : {}),
     };
-    return insert(rows).then((r) => {
+    return sink.commit().then((r) => {
       this.finish(after, r, res);
       this.count(res);
       return { res, done };

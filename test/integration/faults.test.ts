@@ -70,7 +70,7 @@ test('store fails after the audit append: recovery fills the store, the retry ap
   });
   // The first insert fails, whichever thread does it: the I/O worker (the usual path) or this one.
   const real = c.store.insertBatch.bind(c.store);
-  const realViaWorker = CollectorIO.prototype.insert;
+  const realViaWorker = CollectorIO.prototype.commit;
   let failures = 0;
   const fail = () => {
     failures++;
@@ -80,16 +80,19 @@ test('store fails after the audit append: recovery fills the store, the retry ap
     if (failures < 1) throw fail();
     return real(rows);
   };
-  CollectorIO.prototype.insert = function (rows) {
-    if (failures < 1) return Promise.reject(fail());
-    return realViaWorker.call(this, rows);
+  CollectorIO.prototype.commit = function (batch) {
+    if (failures < 1) {
+      this.drop(batch);
+      return Promise.reject(fail());
+    }
+    return realViaWorker.call(this, batch);
   };
   try {
     c.start();
     assert.ok(await waitFor(() => spoolCount(paths) === 0, 20_000), 'spool drained after the fault');
     await c.stop();
   } finally {
-    CollectorIO.prototype.insert = realViaWorker;
+    CollectorIO.prototype.commit = realViaWorker;
   }
   assert.equal(failures, 1);
   await check(paths, 250);

@@ -5,8 +5,9 @@ import { after, test } from 'node:test';
 import { installHook } from '../../src/capture/install.ts';
 import * as spool from '../../src/capture/spool.ts';
 import { CollectorIO, readSync } from '../../src/collector/io.ts';
+import { rowValuesOf, Store } from '../../src/store/index.ts';
 import { QuarantineError } from '../../src/types.ts';
-import { tempPaths, writeSpoolFiles } from '../helpers.ts';
+import { notificationEvent, tempPaths, writeSpoolFiles } from '../helpers.ts';
 
 const paths = tempPaths('collector-io');
 installHook(paths);
@@ -83,4 +84,35 @@ test('a read asked for after a large removal is answered before that removal has
   await io.flush();
   assert.deepEqual(readdirSync(paths.spoolNew).sort(), [...keep].sort());
   spool.remove(paths, keep);
+});
+
+test('rows staged part by part are inserted together on commit; a dropped batch leaves nothing', async () => {
+  const row = (i: number) =>
+    rowValuesOf({
+      event: notificationEvent(
+        `staged-${String(i).padStart(4, '0')}`,
+        'staged-session',
+        Date.UTC(2026, 10, 21) + i,
+      ),
+      auditSeq: i + 1,
+    });
+  const kept = io.newBatch();
+  const dropped = io.newBatch();
+  io.stage(kept, [row(0), row(1)]);
+  io.stage(dropped, [row(10)]);
+  io.stage(kept, [row(2)]);
+  io.drop(dropped);
+  assert.deepEqual(await io.commit(kept), { inserted: 3, duplicates: 0 });
+  const again = io.newBatch();
+  io.stage(again, [row(2), row(3)]);
+  assert.deepEqual(await io.commit(again), { inserted: 1, duplicates: 1 });
+  const store = Store.open(paths.storeFile, { readonly: true });
+  try {
+    assert.deepEqual(
+      store.timeline('staged-session').map((e) => e.id),
+      ['staged-0000', 'staged-0001', 'staged-0002', 'staged-0003'],
+    );
+  } finally {
+    store.close();
+  }
 });

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { Store } from '../../src/store/index.ts';
 import type { TelemetryEvent } from '../../src/types.ts';
 import { startUsageFollower } from '../../src/usage/tailer.ts';
-import { REPO } from '../helpers.ts';
+import { notificationEvent, REPO } from '../helpers.ts';
 
 const MAIN = '2a8611e7-0806-4a69-93cf-1ec49e3ad0ca';
 const OTHER = 'b3bd75fd-0b07-45e5-bd2a-93c4d6621227';
@@ -18,21 +18,8 @@ const OTHER = 'b3bd75fd-0b07-45e5-bd2a-93c4d6621227';
 let n = 0;
 function event(session: string, transcript?: string): TelemetryEvent {
   n++;
-  return {
-    id: `evt-${String(n).padStart(6, '0')}`,
-    timestamp: new Date(Date.now() - 60_000 + n).toISOString(),
-    level: 'INFO',
-    event_type: 'notification',
-    hook_event: 'Notification',
-    session_id: session,
-    project_path: '/home/dev/project',
-    project_name: 'project',
-    tool_name: null,
-    action_details: {},
-    metadata: { telemetry_version: '0', user_id: 'u', host: 'h', scope: 'project' },
-    raw_input: {},
-    ...(transcript !== undefined ? { transcript_path: transcript } : {}),
-  };
+  const e = notificationEvent(`evt-${String(n).padStart(6, '0')}`, session, Date.now() - 60_000 + n);
+  return transcript !== undefined ? { ...e, transcript_path: transcript } : e;
 }
 
 const usageSessions = (store: Store) =>
