@@ -149,6 +149,8 @@ export function startAnalytics(opts: StartOptions): AnalyticsService | undefined
   /** Set while no thread runs for want of work: the store's signature when the last one ended. */
   let sleeping: string | undefined;
   let wakeTimer: NodeJS.Timeout | undefined;
+  /** The thread whose busy time is already in busyBefore (it said it was ending). */
+  let counted: Worker | undefined;
 
   const wake = () => {
     if (wakeTimer) clearInterval(wakeTimer);
@@ -165,6 +167,8 @@ export function startAnalytics(opts: StartOptions): AnalyticsService | undefined
   };
   const sleep = (w: Worker, store: string) => {
     busyBefore += w.performance.eventLoopUtilization().active;
+    // Counted now: until its exit event the ended thread is still `worker`, and must not count twice.
+    counted = w;
     stats.idleExits++;
     sleeping = store;
     wakeTimer = setInterval(() => {
@@ -230,7 +234,9 @@ export function startAnalytics(opts: StartOptions): AnalyticsService | undefined
   return {
     stats,
     busyMs() {
-      return busyBefore + (worker ? worker.performance.eventLoopUtilization().active : 0);
+      return (
+        busyBefore + (worker && worker !== counted ? worker.performance.eventLoopUtilization().active : 0)
+      );
     },
     step() {
       if (sleeping !== undefined && !worker) wake();
