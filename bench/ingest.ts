@@ -211,9 +211,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** CPU time (all threads) of another process, from /proc. */
 function processCpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1000) / clockTicks();
+  return cpuMsOf(`/proc/${pid}/stat`);
 }
 
 /**
@@ -267,13 +265,18 @@ function prefill(m: Modules, paths: ReturnType<typeof tempHome>, count: number):
 /** CPU time of this process's main thread (its task id is the pid), from /proc; undefined elsewhere. */
 function mainThreadCpuMs(): number | undefined {
   try {
-    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(f[11]) + Number(f[12])) * 1000) / clockTicks();
+    return cpuMsOf(`/proc/self/task/${process.pid}/stat`);
   } catch {
     return undefined;
   }
+}
+
+/** User + system CPU time (ms) from a /proc stat file of a process or a thread. */
+function cpuMsOf(statFile: string): number {
+  const stat = readFileSync(statFile, 'utf8');
+  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / clockTicks();
 }
 
 let ticks: number | undefined;

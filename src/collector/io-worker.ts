@@ -11,7 +11,7 @@ import type { DataPaths } from '../config/paths.ts';
 import type { EventRowValues } from '../store/index.ts';
 import { Store } from '../store/index.ts';
 import { QuarantineError } from '../types.ts';
-import { type IORequest, type IOResponse, readSync, type WireRecord } from './io.ts';
+import { type IORequest, type IOResponse, joinParts, readSync, type WireRecord } from './io.ts';
 
 const paths = (workerData as { paths: DataPaths }).paths;
 
@@ -106,8 +106,7 @@ function handle(req: IORequest): IOResponse | undefined {
       staged.delete(req.batch);
       // It only appends: the hot ends of the indexes fit in a small page cache.
       store ??= Store.open(paths.storeFile, { cacheKiB: 4096 });
-      const rows = parts.length === 1 ? (parts[0] as EventRowValues[]) : parts.flat();
-      return { id: req.id, inserted: store.insertValues(rows) };
+      return { id: req.id, inserted: store.insertValues(joinParts(parts)) };
     }
     case 'drop':
       staged.delete(req.batch);

@@ -156,7 +156,7 @@ export class CollectorIO {
     const parts = this.local.get(batch) ?? [];
     this.local.delete(batch);
     if (!this.store) throw new Error('no store to insert into');
-    return this.store.insertValues(parts.length === 1 ? (parts[0] as EventRowValues[]) : parts.flat());
+    return this.store.insertValues(joinParts(parts));
   }
 
   /** Forgets the rows staged for `batch` (its audit append failed, or an earlier batch's insert did). */
@@ -247,6 +247,11 @@ function startWorker(paths: DataPaths): Worker {
  * lived, and a grown young generation stays resident after a burst. No measurable CPU cost per event.
  */
 const WORKER_LIMITS = { resourceLimits: { maxYoungGenerationSizeMb: 6 } };
+
+/** A batch's rows as staged part by part, in order, as one list (a single part is used as it is). */
+export function joinParts(parts: EventRowValues[][]): EventRowValues[] {
+  return parts.length === 1 ? (parts[0] as EventRowValues[]) : parts.flat();
+}
 
 /** The same read on the calling thread. */
 export function readSync(paths: DataPaths, names: string[], maxBytes: number): ReadResult {

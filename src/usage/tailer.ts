@@ -207,17 +207,18 @@ export function startUsageFollower(opts: {
   const newer = store.select(
     `SELECT seq, ts, session_id FROM events WHERE seq > ? ORDER BY seq LIMIT ${EVENTS_PER_TICK}`,
   );
-  const transcriptOf = (session: string): string | undefined => {
-    const r = pathOf.get(session) as { tp: unknown } | undefined;
-    return r && typeof r.tp === 'string' && r.tp.endsWith('.jsonl') ? r.tp : undefined;
+  /** A session's transcript (from its latest event) and that event's time; undefined without one. */
+  const transcriptOf = (session: string): { path: string; ts: number } | undefined => {
+    const r = pathOf.get(session) as { tp: unknown; ts: number } | undefined;
+    return r && typeof r.tp === 'string' && r.tp.endsWith('.jsonl') ? { path: r.tp, ts: r.ts } : undefined;
   };
   let lastSeq = store.maxSeq();
   const now = Date.now();
   for (const { session_id } of recent.all(now - RECENT_MS) as { session_id: string }[]) {
-    const r = pathOf.get(session_id) as { tp: unknown; ts: number } | undefined;
-    if (r && typeof r.tp === 'string' && r.tp.endsWith('.jsonl')) {
-      followed.set(r.tp, r.ts);
-      sessions.set(session_id, { path: r.tp, last: r.ts });
+    const t = transcriptOf(session_id);
+    if (t !== undefined) {
+      followed.set(t.path, t.ts);
+      sessions.set(session_id, { path: t.path, last: t.ts });
     }
   }
   let running: Promise<void> | undefined;
@@ -240,7 +241,7 @@ export function startUsageFollower(opts: {
     for (const id of active) {
       const s = sessions.get(id) as { path?: string; last: number };
       // A session's events may come without a transcript at first: looked up again while it is active.
-      s.path ??= transcriptOf(id);
+      s.path ??= transcriptOf(id)?.path;
       if (s.path !== undefined) followed.set(s.path, Math.max(followed.get(s.path) ?? 0, s.last));
     }
     const t = Date.now();
