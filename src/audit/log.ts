@@ -292,13 +292,17 @@ export async function* readEntries(dir: string, fromSeq = 1): AsyncGenerator<Aud
 // Writer
 
 /**
- * Entries chained in parts, written together: `add` serializes and hashes a part's events (nothing is kept
- * of them but their text and the returned entries), `write` appends every part with one write and one
- * fdatasync. A batch never written leaves the log as it was.
+ * Entries chained in parts and made durable together: `add` serializes, hashes and appends a part's events
+ * (a part with an event that cannot be audited throws and adds nothing); `write` syncs them with one
+ * fdatasync and moves the log's head; `drop` cuts off what the batch appended, leaving the log as it was.
+ * Until `write`, the batch's lines are in the file but not durable: a crash leaves complete entries that
+ * reopening keeps (a torn last line is cut off), which recovery then moves into the store.
  */
 export interface AuditBatch {
   add(events: readonly TelemetryEvent[]): AuditEntry[];
   write(): void;
+  /** No effect once written or dropped. */
+  drop(): void;
 }
 
 export interface AuditLogOptions {
@@ -340,6 +344,8 @@ export class AuditLog {
   private lastCp: CheckpointRecord | null;
   private broken: Error | null = null;
   private closed = false;
+  /** A batch has been started and is neither written nor dropped. */
+  private batchOpen = false;
 
   private constructor(
     dir: string,
@@ -474,28 +480,44 @@ export class AuditLog {
     this.assertUsable();
     if (events.length === 0) return [];
     const batch = this.batch();
-    const entries = batch.add(events);
-    batch.write();
-    return entries;
+    try {
+      const entries = batch.add(events);
+      batch.write();
+      return entries;
+    } finally {
+      batch.drop();
+    }
   }
 
   /**
-   * A batch built in parts and written as one (see AuditBatch): the caller can turn each part's events into
-   * what it keeps and let them go before the batch reaches the disk. Entries are chained from the head as it
-   * is now; nothing else may append until the batch is written or dropped.
+   * A batch built in parts (see AuditBatch): each part's lines go to the file as it is added, and `write`
+   * makes them durable with one fdatasync. Entries are chained from the head as it is now; no other batch
+   * (nor append) may start until this one is written or dropped.
    */
   batch(): AuditBatch {
     this.assertUsable();
+    if (this.batchOpen) throw new Error('another audit batch is open: write or drop it first');
     const ts = this.now().toISOString();
     const tsJson = JSON.stringify(ts);
-    const base = this.headSeq;
-    let seq = base;
+    let seq = this.headSeq;
     let prev = this.headHash;
-    let text = '';
-    let written = false;
+    // The file and its size before the batch, once a part has lines to write; bytes written since.
+    let fd: number | null = null;
+    let start = 0;
+    let bytes = 0;
+    let state: 'open' | 'written' | 'dropped' = 'open';
+    this.batchOpen = true;
+    const close = (to: 'written' | 'dropped') => {
+      state = to;
+      this.batchOpen = false;
+    };
+    const usable = () => {
+      if (state !== 'open') throw new Error(`audit batch already ${state}`);
+      this.assertUsable();
+    };
     return {
       add: (events) => {
-        if (written) throw new Error('audit batch already written');
+        usable();
         const entries: AuditEntry[] = new Array(events.length);
         let s = seq;
         let p = prev;
@@ -516,43 +538,79 @@ export class AuditLog {
           entries[i] = withEventJson({ v: 1, seq: s, ts, prev: p, event, hash }, ev);
           p = hash;
         }
-        // Taken over only now: a part with an event that cannot be audited leaves the batch as it was.
+        if (t === '') return entries;
+        // Written now, so a part's text is let go at once instead of living (and being copied by the garbage
+        // collector) until the whole batch is built. A part with an event that cannot be audited threw above
+        // and wrote nothing.
+        try {
+          if (fd === null) {
+            fd = this.fileFor(ts);
+            start = this.fileSize;
+            this.checkSize(fd, start);
+          }
+          bytes += this.writeText(fd, t);
+        } catch (err) {
+          close('dropped');
+          if (fd !== null) this.fail(fd, start, err as Error);
+          throw err;
+        }
         seq = s;
         prev = p;
-        text += t;
         return entries;
       },
       write: () => {
-        if (written) throw new Error('audit batch already written');
-        written = true;
-        if (seq === base) return;
-        this.assertUsable();
-        if (this.headSeq !== base) throw new Error('the audit log was appended to while a batch was built');
-        this.writeEntries(text, ts, seq, prev);
+        usable();
+        close('written');
+        if (fd === null) return;
+        try {
+          fdatasyncSync(fd);
+        } catch (err) {
+          this.fail(fd, start, err as Error);
+          throw err;
+        }
+        this.advance(seq, prev, start + bytes);
+      },
+      drop: () => {
+        if (state !== 'open') return;
+        close('dropped');
+        if (fd === null || bytes === 0) return;
+        try {
+          ftruncateSync(fd, start);
+        } catch (err) {
+          // Reopening recovers: the lines cut off here are complete entries, which heal() moves into the store.
+          this.broken = err as Error;
+        }
       },
     };
   }
 
-  /** One write and one fdatasync of a batch's lines; then the head moves and a checkpoint may follow. */
-  private writeEntries(text: string, ts: string, seq: number, prev: string): void {
-    const buf = Buffer.from(text, 'utf8');
-    const fd = this.fileFor(ts);
-    const before = this.fileSize;
-    try {
-      const st = fstatSync(fd);
-      if (st.size !== before) {
-        throw new AuditIntegrityError(
-          `${this.fileName} changed size underneath the writer (${before} -> ${st.size}); another writer?`,
-        );
-      }
-      let off = 0;
-      while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
-      fdatasyncSync(fd);
-    } catch (err) {
-      this.fail(fd, before, err as Error);
-      throw err;
+  /** Refuses to append when the file is not the size this writer left it: another writer was at work. */
+  private checkSize(fd: number, size: number): void {
+    const now = fstatSync(fd).size;
+    if (now !== size) {
+      throw new AuditIntegrityError(
+        `${this.fileName} changed size underneath the writer (${size} -> ${now}); another writer?`,
+      );
     }
-    this.fileSize = before + buf.length;
+  }
+
+  /**
+   * Appends a part's lines (not yet synced); returns the bytes written. The string goes to the kernel without
+   * a Buffer of its own; a short write (rare on a regular file) is finished from one.
+   */
+  private writeText(fd: number, text: string): number {
+    const n = writeSync(fd, text);
+    const total = Buffer.byteLength(text);
+    if (n === total) return n;
+    const buf = Buffer.from(text, 'utf8');
+    let off = n;
+    while (off < total) off += writeSync(fd, buf, off, total - off);
+    return total;
+  }
+
+  /** A batch is durable: the head moves and a checkpoint may follow. */
+  private advance(seq: number, prev: string, size: number): void {
+    this.fileSize = size;
     this.headSeq = seq;
     this.headHash = prev;
     if (this.checkpointEvery > 0 && seq - (this.lastCp?.size ?? 0) >= this.checkpointEvery) {

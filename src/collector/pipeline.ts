@@ -205,8 +205,8 @@ export class Pipeline {
     const done: string[] = [];
     if (files === 0) return Promise.resolve({ res, done });
     const records = this.sorted(read, res);
-    // In parts: each part's events become audit text, store rows and a conflict summary, and are let go
-    // before the next part is normalized. Held for the whole batch, they outlived young-generation
+    // In parts: each part's events become audit lines (appended at once, synced with the batch), store rows
+    // and a conflict summary, and are let go before the next part is normalized. Held for the whole batch, they outlived young-generation
     // collections and were copied into the old generation, about 5 KB an event.
     const batch = this.audit.batch();
     const seen = new Set<string>();
@@ -224,12 +224,15 @@ export class Pipeline {
         for (const o of this.agents.pendingOf(fresh)) accesses.push(o);
         lastTimestamp = (fresh[fresh.length - 1] as TelemetryEvent).timestamp;
       }
+      // Nothing staged: the batch wrote nothing, and writing it only closes it.
+      batch.write();
       if (staged === 0) {
         this.count(res);
         return Promise.resolve({ res, done });
       }
-      batch.write();
     } catch (err) {
+      // What the batch appended to the audit log is cut off again, and the worker forgets its rows.
+      batch.drop();
       sink.drop();
       throw err;
     }

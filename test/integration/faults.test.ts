@@ -38,12 +38,12 @@ test('disk full during the audit append: the batch is retried, nothing lost or d
     ...DEFAULT_CONFIG,
     ingest: { ...DEFAULT_CONFIG.ingest, batchSize: 100 },
   });
-  // The first two audit writes fail as a full disk would. Every batch, appended whole or built in parts,
-  // reaches the disk through writeEntries; the log is reopened in between, so patch the class.
-  const proto = AuditLog.prototype as unknown as { writeEntries: (...args: unknown[]) => void };
-  const real = proto.writeEntries;
+  // The first two audit writes fail as a full disk would. Every part of every batch reaches the disk
+  // through writeText; the log is reopened in between, so patch the class.
+  const proto = AuditLog.prototype as unknown as { writeText: (...args: unknown[]) => number };
+  const real = proto.writeText;
   let failures = 0;
-  proto.writeEntries = function (this: AuditLog, ...args: unknown[]) {
+  proto.writeText = function (this: AuditLog, ...args: unknown[]) {
     if (failures < 2) {
       failures++;
       throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
@@ -51,7 +51,7 @@ test('disk full during the audit append: the batch is retried, nothing lost or d
     return real.apply(this, args);
   };
   after(() => {
-    proto.writeEntries = real;
+    proto.writeText = real;
   });
   c.start();
   assert.ok(await waitFor(() => spoolCount(paths) === 0, 20_000), 'spool drained after the faults');

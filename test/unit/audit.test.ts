@@ -164,8 +164,12 @@ describe('AuditLog', () => {
       got.map((e) => e.seq),
       [3, 4, 5, 6, 7, 8, 9],
     );
-    assert.equal(log.size, 2, 'nothing is written before write()');
-    assert.equal(readLinesOf(join(parts, dayFiles(parts)[0] as string)).length, 2);
+    assert.equal(log.size, 2, 'the head moves on write()');
+    assert.equal(
+      readLinesOf(join(parts, dayFiles(parts)[0] as string)).length,
+      9,
+      'parts are appended as added',
+    );
     batch.write();
     assert.equal(log.size, 9);
     assert.equal(log.head.hash, got[6]?.hash);
@@ -192,17 +196,42 @@ describe('AuditLog', () => {
     assert.equal(readLinesOf(join(dir, dayFiles(dir)[0] as string)).length, 3);
   });
 
-  test('a batch dropped unwritten leaves the log as it was; one overtaken by an append is refused', () => {
+  test('a dropped batch cuts off what it appended; no other batch or append starts while one is open', async () => {
     const dir = freshDir();
     const log = AuditLog.open(dir);
-    log.batch().add(events(0, 4));
-    assert.equal(log.size, 0);
-    const stale = log.batch();
-    stale.add(events(0, 1));
-    log.append(events(10, 2));
-    assert.throws(() => stale.write(), /appended to while a batch was built/);
+    log.append(events(0, 2));
+    const file = join(dir, dayFiles(dir)[0] as string);
+    const before = readFileSync(file, 'utf8');
+    const dropped = log.batch();
+    dropped.add(events(2, 4));
+    assert.equal(readLinesOf(file).length, 6);
+    assert.throws(() => log.append(events(10, 1)), /another audit batch is open/);
+    assert.throws(() => log.batch(), /another audit batch is open/);
+    dropped.drop();
+    assert.equal(readFileSync(file, 'utf8'), before, 'the file is as it was');
+    assert.throws(() => dropped.add(events(2, 1)), /already dropped/);
     assert.equal(log.size, 2);
+    const next = log.append(events(2, 3));
+    assert.deepEqual(
+      next.map((e) => e.seq),
+      [3, 4, 5],
+    );
     log.close();
+    assert.equal((await verifyAudit(dir)).ok, true);
+  });
+
+  test('a crash before a batch is synced leaves complete entries that reopening keeps', async () => {
+    const dir = freshDir();
+    const log = AuditLog.open(dir);
+    log.append(events(0, 2));
+    log.batch().add(events(2, 3));
+    // No write(), no drop(): the process is gone; the next writer opens the file as it was left.
+    log.close();
+    const again = AuditLog.open(dir);
+    assert.equal(again.size, 5);
+    assert.equal(again.append(events(5, 1))[0]?.seq, 6);
+    again.close();
+    assert.equal((await verifyAudit(dir)).ok, true);
   });
 
   test('creates keys on first use with private modes; directories are 0700', () => {
