@@ -64,8 +64,13 @@ const RECENT_MS = 24 * 3_600_000;
 const RECENT_LIMIT = 500;
 /** Store rows read per query while following the store. */
 const FOLLOW_PAGE = 5_000;
-/** More new events than this at one step is a burst: scoring waits for it to end (see notice()). */
-const BURST_EVENTS = 5_000;
+/**
+ * More new events than this at one step is a burst: scoring waits for it to end (see notice()). Steps come
+ * about a second apart, and a busy Claude Code session with subagents sends tens of hook events a second, so
+ * this is far above live use; a lower bar keeps the per-event path (a JSON parse per stored event, and the
+ * whole history of each newly seen session) from competing with ingestion for most of a burst's first second.
+ */
+const BURST_EVENTS = 1_000;
 /** A burst is over when a step finds no more than BURST_EVENTS new events, this long after the last one. */
 const BURST_QUIET_MS = 2_000;
 /** Sessions whose feature state is kept in memory; the least recently active beyond it are let go. */

@@ -169,6 +169,30 @@ test('a burst of events is only noted; its sessions are scored once it is over',
   db.close();
 });
 
+test('a thousand-odd new events at one step already count as a burst (live sessions send tens a second)', async () => {
+  const { store, db, clock, scorer } = setup();
+  insert(store, normal);
+  await scorer.step();
+  const burst: LabelledSession[] = [];
+  let events = 0;
+  for (const s of normal) {
+    if (events > 1_000) break;
+    burst.push(relabel(s, `${s.id}-k`, 30 * 86_400_000));
+    events += s.events.length;
+  }
+  assert.ok(events > 1_000 && events < 5_000, `${events} events`);
+  insert(store, burst);
+  const during = await scorer.step();
+  assert.equal(during.noticed, burst.length);
+  assert.equal(during.scored, 0, 'only noted while the burst goes on');
+  clock.t += 2_500;
+  let scored = 0;
+  for (let i = 0; i < 20 && scorer.pending > 0; i++) scored += (await scorer.step()).scored;
+  assert.equal(scored, burst.length);
+  store.close();
+  db.close();
+});
+
 test('retraining reads again only the sessions that changed and trains the model reading everything would', () => {
   const { home, store, db } = setup();
   insert(store, normal);
