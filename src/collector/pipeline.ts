@@ -206,8 +206,8 @@ export class Pipeline {
     if (files === 0) return Promise.resolve({ res, done });
     const records = this.sorted(read, res);
     // In parts: each part's events become audit lines (appended at once, synced with the batch), store rows
-    // and a conflict summary, and are let go before the next part is normalized. Held for the whole batch, they outlived young-generation
-    // collections and were copied into the old generation, about 5 KB an event.
+    // and a conflict summary, and are let go before the next part is normalized. Held for the whole batch,
+    // they outlived young-generation collections and were copied into the old generation.
     const batch = this.audit.batch();
     const seen = new Set<string>();
     const accesses: ObservedAccess[] = [];

@@ -6,8 +6,6 @@ import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { COLLECTOR_NODE_FLAGS, collectorExecArgv, releaseSemiSpaceFlag } from '../../src/cli/daemon.ts';
 
-const SEMI_SPACE = COLLECTOR_NODE_FLAGS.find((f) => f.startsWith('--max-semi-space-size=')) as string;
-
 test('the collector gets its node flags after the ones this process has', () => {
   assert.ok(COLLECTOR_NODE_FLAGS.length > 0);
   assert.deepEqual(collectorExecArgv([], ''), COLLECTOR_NODE_FLAGS);
@@ -20,6 +18,8 @@ test('the collector gets its node flags after the ones this process has', () => 
 test('a flag the user set, on the command line or in NODE_OPTIONS, is left as set', () => {
   assert.deepEqual(collectorExecArgv(['--max-semi-space-size=32'], ''), ['--max-semi-space-size=32']);
   assert.deepEqual(collectorExecArgv([], '--max-old-space-size=512 --max-semi-space-size=8'), []);
+  // Either semi-space flag is a young-generation size of the user's: neither of ours is added.
+  assert.deepEqual(collectorExecArgv(['--min-semi-space-size=2'], ''), ['--min-semi-space-size=2']);
   // Another flag whose name starts the same is not the same flag.
   assert.deepEqual(collectorExecArgv(['--max-semi-space-size-x'], ''), [
     '--max-semi-space-size-x',
@@ -41,14 +41,15 @@ async function workerNewSpaceMB(): Promise<number> {
   return mb;
 }
 
-test('worker threads started after the collector clears its semi-space flag get their own young generation', async () => {
+test('worker threads started after the collector clears its semi-space flags get their own young generation', async () => {
   assert.equal(releaseSemiSpaceFlag([]), false, 'not the collector: nothing cleared');
-  setFlagsFromString(SEMI_SPACE);
+  for (const f of COLLECTOR_NODE_FLAGS) setFlagsFromString(f);
   try {
-    assert.ok((await workerNewSpaceMB()) > 6, 'the flag wins over the thread limit');
+    assert.ok((await workerNewSpaceMB()) > 6, 'the flags win over the thread limit');
     assert.equal(releaseSemiSpaceFlag(COLLECTOR_NODE_FLAGS), true);
     assert.ok((await workerNewSpaceMB()) <= 6);
   } finally {
     setFlagsFromString('--max-semi-space-size=0');
+    setFlagsFromString('--min-semi-space-size=0');
   }
 });
