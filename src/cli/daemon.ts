@@ -35,7 +35,7 @@ const CLI_ENTRY = fileURLToPath(new URL(`./main${extname(import.meta.url)}`, imp
  * Its allocation comes in bursts (a batch of spool files parsed, judged and written), and a young generation
  * grown to V8's default 16 MB semi-spaces in one stays committed afterwards; 8 MB semi-spaces keep less
  * resident after a burst at the same CPU per ingested event (smaller ones cost 5-10% more). The same size as
- * a floor: without it the bursts after the first ran about a tenth slower (14,450 against 15,900 events/s,
+ * a floor: without it the bursts after the first ran about a tenth slower (14,429 against 15,977 events/s,
  * medians of six bursts in three interleaved pairs of started collectors), at the same resident size once a
  * burst has settled (140 and 139 MB in a paired run).
  */
