@@ -255,8 +255,11 @@ export class LiveScorer {
     return undefined;
   }
 
-  /** Retrains when due (see retrainReason); returns the time it took. */
+  /** Retrains when due (see retrainReason) and no burst is going on; returns the time it took. */
   private retrainIfDue(): number | undefined {
+    // Not while a burst goes on: its sessions are still growing (each step would find the model due again and
+    // read them all), and scoring waits for the burst's end anyway.
+    if (this.now() < this.burstUntil) return undefined;
     const why = this.retrainReason();
     if (why === undefined) return undefined;
     return this.retrainNow(why);

@@ -156,12 +156,22 @@ test('a burst of events is only noted; its sessions are scored once it is over',
   const during = await scorer.step();
   assert.equal(during.noticed, 80);
   assert.equal(during.scored, 0);
+  assert.ok(scorer.retrainReason(), 'the stored sessions grew enough for a retrain');
+  assert.equal(during.retrainMs, undefined, 'no retraining while the burst goes on');
   clock.t += 1_000;
-  assert.equal((await scorer.step()).scored, 0, 'still within 2 s of the burst');
+  const later = await scorer.step();
+  assert.equal(later.scored, 0, 'still within 2 s of the burst');
+  assert.equal(later.retrainMs, undefined);
   clock.t += 1_500;
   let scored = 0;
-  for (let i = 0; i < 20 && scorer.pending > 0; i++) scored += (await scorer.step()).scored;
+  let retrained = 0;
+  for (let i = 0; i < 20 && scorer.pending > 0; i++) {
+    const r = await scorer.step();
+    scored += r.scored;
+    if (r.retrainMs !== undefined) retrained++;
+  }
   assert.equal(scored, 80);
+  assert.equal(retrained, 1, 'retrained once the burst was over');
   const id = `${(normal[7] as LabelledSession).id}-b2`;
   const whole = scoreSession(loadModel(home) as AnalyticsModel, id, store.timeline(id));
   assert.deepEqual(db.get(id)?.features, whole.features);
