@@ -8,10 +8,9 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { remove } from '../capture/spool.ts';
 import type { DataPaths } from '../config/paths.ts';
-import type { EventRowValues } from '../store/index.ts';
 import { Store } from '../store/index.ts';
 import { QuarantineError } from '../types.ts';
-import { type IORequest, type IOResponse, joinParts, readSync, type WireRecord } from './io.ts';
+import { type IORequest, type IOResponse, readSync, StagedRows, type WireRecord } from './io.ts';
 
 const paths = (workerData as { paths: DataPaths }).paths;
 
@@ -48,7 +47,7 @@ function read(names: string[], maxBytes: number): { records: WireRecord[]; bodie
 // Opened on the first insert: a worker that only reads (tests, tools) never touches the store.
 let store: Store | undefined;
 /** Rows handed over part by part, by batch, until the collector commits or drops the batch. */
-const staged = new Map<number, EventRowValues[][]>();
+const staged = new StagedRows();
 
 /**
  * Removals wait behind reads and inserts: the collector's thread waits for those, while a removal only has
@@ -95,21 +94,17 @@ function handle(req: IORequest): IOResponse | undefined {
         setImmediate(removeSome);
       }
       return undefined;
-    case 'stage': {
-      const parts = staged.get(req.batch);
-      if (parts) parts.push(req.rows);
-      else staged.set(req.batch, [req.rows]);
+    case 'stage':
+      staged.add(req.batch, req.rows);
       return undefined;
-    }
     case 'commit': {
-      const parts = staged.get(req.batch) ?? [];
-      staged.delete(req.batch);
+      const rows = staged.take(req.batch);
       // It only appends: the hot ends of the indexes fit in a small page cache.
       store ??= Store.open(paths.storeFile, { cacheKiB: 4096 });
-      return { id: req.id, inserted: store.insertValues(joinParts(parts)) };
+      return { id: req.id, inserted: store.insertValues(rows) };
     }
     case 'drop':
-      staged.delete(req.batch);
+      staged.drop(req.batch);
       return undefined;
     case 'close':
       store?.close();

@@ -51,8 +51,8 @@ export class CollectorIO {
   private nextBatch = 1;
   /** Batches with rows staged in the worker. */
   private readonly viaWorker = new Set<number>();
-  /** Rows staged on this thread (no worker), by batch. */
-  private readonly local = new Map<number, EventRowValues[][]>();
+  /** Rows staged on this thread (no worker). */
+  private readonly local = new StagedRows();
 
   /**
    * `store` is the collector's own connection: the fallback for inserts when the worker is gone. The worker
@@ -136,9 +136,7 @@ export class CollectorIO {
       this.worker.postMessage({ id: 0, op: 'stage', batch, rows } satisfies IORequest);
       return;
     }
-    const parts = this.local.get(batch);
-    if (parts) parts.push(rows);
-    else this.local.set(batch, [rows]);
+    this.local.add(batch, rows);
   }
 
   /**
@@ -153,15 +151,14 @@ export class CollectorIO {
       if ('inserted' in res) return res.inserted;
       throw new Error('unexpected answer to a commit');
     }
-    const parts = this.local.get(batch) ?? [];
-    this.local.delete(batch);
+    const rows = this.local.take(batch);
     if (!this.store) throw new Error('no store to insert into');
-    return this.store.insertValues(joinParts(parts));
+    return this.store.insertValues(rows);
   }
 
   /** Forgets the rows staged for `batch` (its audit append failed, or an earlier batch's insert did). */
   drop(batch: number): void {
-    this.local.delete(batch);
+    this.local.drop(batch);
     if (this.viaWorker.delete(batch))
       this.worker?.postMessage({ id: 0, op: 'drop', batch } satisfies IORequest);
   }
@@ -248,9 +245,26 @@ function startWorker(paths: DataPaths): Worker {
  */
 const WORKER_LIMITS = { resourceLimits: { maxYoungGenerationSizeMb: 6 } };
 
-/** A batch's rows as staged part by part, in order, as one list (a single part is used as it is). */
-export function joinParts(parts: EventRowValues[][]): EventRowValues[] {
-  return parts.length === 1 ? (parts[0] as EventRowValues[]) : parts.flat();
+/** Store rows staged part by part, by batch, until the batch is taken (to insert) or dropped. */
+export class StagedRows {
+  private readonly batches = new Map<number, EventRowValues[][]>();
+
+  add(batch: number, rows: EventRowValues[]): void {
+    const parts = this.batches.get(batch);
+    if (parts) parts.push(rows);
+    else this.batches.set(batch, [rows]);
+  }
+
+  /** The batch's rows in order as one list (a single part is used as it is), forgotten here. */
+  take(batch: number): EventRowValues[] {
+    const parts = this.batches.get(batch) ?? [];
+    this.batches.delete(batch);
+    return parts.length === 1 ? (parts[0] as EventRowValues[]) : parts.flat();
+  }
+
+  drop(batch: number): void {
+    this.batches.delete(batch);
+  }
 }
 
 /** The same read on the calling thread. */
