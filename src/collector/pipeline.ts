@@ -53,6 +53,11 @@ interface AfterStore {
   lastEventTs?: number;
 }
 
+/** What the second half needs of a batch: its file accesses, and the time of its last event if any. */
+function afterStoreOf(agents: AfterStore['agents'], lastTimestamp: string | undefined): AfterStore {
+  return { agents, ...(lastTimestamp !== undefined ? { lastEventTs: Date.parse(lastTimestamp) } : {}) };
+}
+
 export interface PipelineCounters {
   stored: number;
   duplicates: number;
@@ -236,10 +241,7 @@ export class Pipeline {
       sink.drop();
       throw err;
     }
-    const after: AfterStore = {
-      agents: accesses,
-      ...(lastTimestamp !== undefined ? { lastEventTs: Date.parse(lastTimestamp) } : {}),
-    };
+    const after = afterStoreOf(accesses, lastTimestamp);
     return sink.commit().then((r) => {
       this.finish(after, r, res);
       this.count(res);
@@ -261,7 +263,9 @@ export class Pipeline {
   private commit(events: readonly TelemetryEvent[], res: BatchResult): void {
     const staged = this.stage(events, res);
     if (!staged) return;
-    this.finish(this.afterStore(staged.fresh), this.store.insertBatch(staged.entries.map(storeRowOf)), res);
+    const { fresh, entries } = staged;
+    const after = afterStoreOf(this.agents.pendingOf(fresh), fresh[fresh.length - 1]?.timestamp);
+    this.finish(after, this.store.insertBatch(entries.map(storeRowOf)), res);
   }
 
   /**
@@ -292,15 +296,6 @@ export class Pipeline {
     const fresh = known.size === 0 ? unique : unique.filter((e) => !known.has(e.id));
     res.duplicates += unique.length - fresh.length;
     return fresh;
-  }
-
-  /** What the second half needs of a batch's events. */
-  private afterStore(fresh: readonly TelemetryEvent[]): AfterStore {
-    const last = fresh[fresh.length - 1];
-    return {
-      agents: this.agents.pendingOf(fresh),
-      ...(last ? { lastEventTs: Date.parse(last.timestamp) } : {}),
-    };
   }
 
   /** The second half, once the store holds the batch. */
