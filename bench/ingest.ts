@@ -3,10 +3,10 @@ import { existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Database from 'better-sqlite3';
 import { installHook } from '../src/capture/install.ts';
 import { stopCollector } from '../src/collector/control.ts';
 import { DEFAULT_CONFIG } from '../src/config/config.ts';
+import { sleep } from '../test/helpers.ts';
 import {
   BUILT_CLI,
   benchNormalizeContext,
@@ -14,6 +14,7 @@ import {
   median,
   round,
   startBuiltCollector,
+  storedEventCounter,
   tempHome,
   writeSpool,
 } from './util.ts';
@@ -160,12 +161,11 @@ async function runningCollector(n: number, bursts: number) {
   installHook(paths);
   const pid = startBuiltCollector(paths);
   const results: DrainRound[] = [];
-  let db: Database.Database | undefined;
+  let counter: ReturnType<typeof storedEventCounter> | undefined;
   try {
     await sleep(3000);
-    db = new Database(paths.storeFile, { readonly: true });
-    const counter = db.prepare("SELECT value FROM meta WHERE key = 'events'");
-    const stored = () => (counter.get() as { value: number }).value;
+    counter = storedEventCounter(paths);
+    const { stored } = counter;
     for (let b = 0; b < bursts; b++) {
       const before = stored();
       writeSpool({ ...paths, spoolNew: paths.spoolTmp }, n);
@@ -186,7 +186,7 @@ async function runningCollector(n: number, bursts: number) {
       await sleep(1500);
     }
   } finally {
-    db?.close();
+    counter?.close();
     await stopCollector(paths);
     rmSync(paths.home, { recursive: true, force: true });
   }
@@ -206,8 +206,6 @@ async function runningCollector(n: number, bursts: number) {
     rounds: results,
   };
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** CPU time (all threads) of another process, from /proc. */
 function processCpuMs(pid: number): number {

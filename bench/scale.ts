@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { retrain } from '../src/analytics/analyze.ts';
 import { AuditLog } from '../src/audit/index.ts';
 import { installHook } from '../src/capture/install.ts';
@@ -12,7 +11,14 @@ import type { DataPaths } from '../src/config/paths.ts';
 import { normalize } from '../src/ingest/index.ts';
 import { Store } from '../src/store/index.ts';
 import type { TelemetryEvent } from '../src/types.ts';
-import { fixturePayloads, startBuiltCollector, stats, tempHome, writeSpool } from './util.ts';
+import {
+  fixturePayloads,
+  startBuiltCollector,
+  stats,
+  storedEventCounter,
+  tempHome,
+  writeSpool,
+} from './util.ts';
 
 /** Resident memory of a process (MB): in all, its peak, and the part that maps files (node, its libraries). */
 function rssOf(pid: number): { rssMB: number; peakMB: number; fileMB: number } {
@@ -116,16 +122,15 @@ export async function runScaleBench(
     writeSpool({ ...paths, spoolNew: paths.spoolTmp }, 20_000);
     // Progress from the store's event counter: listing a spool of 20,000 files every poll would take a
     // good part of a core away from the collector being measured.
-    const db = new Database(paths.storeFile, { readonly: true });
-    const counter = db.prepare("SELECT value FROM meta WHERE key = 'events'");
-    const stored = () => (counter.get() as { value: number }).value;
+    const counter = storedEventCounter(paths);
+    const { stored } = counter;
     const before = stored();
     const t0 = performance.now();
     for (const f of readdirSync(paths.spoolTmp)) renameSync(join(paths.spoolTmp, f), join(paths.spoolNew, f));
     const end = Date.now() + 120_000;
     while (stored() - before < 20_000 && Date.now() < end) await sleep(20);
     const drainSec = (performance.now() - t0) / 1000;
-    db.close();
+    counter.close();
     const busy = rssOf(pid);
     const settled = await watch(pid, settleMs);
     // The Overview of the last 30 days, which reads the dashboard's column index.

@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import { type DataPaths, dataPaths } from '../src/config/paths.ts';
 import { type NormalizeContext, ScopeCache } from '../src/ingest/index.ts';
 import type { SpoolRecord } from '../src/types.ts';
@@ -120,4 +121,15 @@ export function startBuiltCollector(paths: DataPaths): number {
   });
   if (started.status !== 0) throw new Error(`start exited with ${started.status}: ${started.stderr}`);
   return (JSON.parse(started.stdout) as { pid: number }).pid;
+}
+
+/**
+ * The store's count of stored events, read from its meta row (one indexed row) through a read-only
+ * connection: a progress probe that costs the collector under test next to nothing, unlike listing a spool
+ * of thousands of files. `close()` when done.
+ */
+export function storedEventCounter(paths: DataPaths): { stored: () => number; close: () => void } {
+  const db = new Database(paths.storeFile, { readonly: true });
+  const counter = db.prepare("SELECT value FROM meta WHERE key = 'events'");
+  return { stored: () => (counter.get() as { value: number }).value, close: () => db.close() };
 }
