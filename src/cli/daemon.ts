@@ -31,7 +31,7 @@ import { plural } from './format.ts';
 const CLI_ENTRY = fileURLToPath(new URL(`./main${extname(import.meta.url)}`, import.meta.url));
 
 /**
- * V8 flags for the collector's main thread (its worker threads set their own limits: releaseSemiSpaceFlag).
+ * V8 flags for the collector's main thread (its worker threads set their own limits: releaseSemiSpaceFlags).
  * Its allocation comes in bursts (a batch of spool files parsed, judged and written), and a young generation
  * grown to V8's default 16 MB semi-spaces in one stays committed afterwards; 8 MB semi-spaces keep less
  * resident after a burst at the same CPU per ingested event (smaller ones cost 5-10% more). The same size as
@@ -51,7 +51,7 @@ const flagName = (flag: string) => flag.split('=')[0] as string;
  * the threads started afterwards get the young generation they ask for. Only the collector's own flags are
  * cleared (ones the user set are left as set); returns whether any was.
  */
-export function releaseSemiSpaceFlag(execArgv: readonly string[] = process.execArgv): boolean {
+export function releaseSemiSpaceFlags(execArgv: readonly string[] = process.execArgv): boolean {
   let released = false;
   for (const flag of SEMI_SPACE_FLAGS) {
     if (!execArgv.includes(flag)) continue;
@@ -189,7 +189,7 @@ async function serveApi(
 }
 
 async function runForeground(paths: DataPaths): Promise<number> {
-  releaseSemiSpaceFlag();
+  releaseSemiSpaceFlags();
   const config = loadConfig(paths);
   const log = (msg: string) => process.stdout.write(`${new Date().toISOString()} ${msg}\n`);
   // Caught from the very start: a stop requested during start-up is honoured, gracefully, once start-up is done.

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
-import { COLLECTOR_NODE_FLAGS, collectorExecArgv, releaseSemiSpaceFlag } from '../../src/cli/daemon.ts';
+import { COLLECTOR_NODE_FLAGS, collectorExecArgv, releaseSemiSpaceFlags } from '../../src/cli/daemon.ts';
 
 test('the collector gets its node flags after the ones this process has', () => {
   assert.ok(COLLECTOR_NODE_FLAGS.length > 0);
@@ -42,11 +42,11 @@ async function workerNewSpaceMB(): Promise<number> {
 }
 
 test('worker threads started after the collector clears its semi-space flags get their own young generation', async () => {
-  assert.equal(releaseSemiSpaceFlag([]), false, 'not the collector: nothing cleared');
+  assert.equal(releaseSemiSpaceFlags([]), false, 'not the collector: nothing cleared');
   for (const f of COLLECTOR_NODE_FLAGS) setFlagsFromString(f);
   try {
     assert.ok((await workerNewSpaceMB()) > 6, 'the flags win over the thread limit');
-    assert.equal(releaseSemiSpaceFlag(COLLECTOR_NODE_FLAGS), true);
+    assert.equal(releaseSemiSpaceFlags(COLLECTOR_NODE_FLAGS), true);
     assert.ok((await workerNewSpaceMB()) <= 6);
   } finally {
     setFlagsFromString('--max-semi-space-size=0');
