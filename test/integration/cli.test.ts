@@ -2,7 +2,7 @@
  * The CLI as a user runs it (compiled), against its own data dir.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +34,13 @@ const COMMANDS = [
   'reindex',
   'demo',
 ];
+
+test('the built CLI runs as a program, as `npx claude-telemetry` in this folder runs it', () => {
+  const r = spawnSync(CLI, ['--help'], { encoding: 'utf8' });
+  assert.equal(r.error, undefined, `${r.error?.message}`);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /claude-telemetry/);
+});
 
 describe('cli', () => {
   test('--help for every command; unknown commands and flags fail with exit 2', () => {
