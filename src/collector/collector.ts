@@ -1,4 +1,5 @@
 import { type FSWatcher, renameSync, watch, writeFileSync } from 'node:fs';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { AuditLog } from '../audit/index.ts';
 import { installHook } from '../capture/install.ts';
 import * as spool from '../capture/spool.ts';
@@ -7,7 +8,7 @@ import type { DataPaths } from '../config/paths.ts';
 import { openStoreChecked } from '../ops/store-repair.ts';
 import { type RunningSinks, type SinkStatus, startSinks } from '../sinks/index.ts';
 import type { Store } from '../store/index.ts';
-import { CollectorIO } from './io.ts';
+import { CollectorIO, useWorkerThread } from './io.ts';
 import { Pipeline, type PipelineCounters, type RowSink, TELEMETRY_VERSION } from './pipeline.ts';
 
 const WATCH_DEBOUNCE_MS = 5;
@@ -62,23 +63,26 @@ export class Collector {
     readonly store: Store,
     readonly pipeline: Pipeline,
     private readonly log: (msg: string) => void,
+    private readonly ioThread: boolean,
   ) {}
 
   get audit(): AuditLog {
     return this.pipeline.audit;
   }
 
+  /** `opts.ioThread`: whether spool and store I/O get a worker thread; by default when more than one CPU is available. */
   static async open(
     paths: DataPaths,
     config: Config,
     log: (msg: string) => void = () => {},
+    opts: { ioThread?: boolean } = {},
   ): Promise<Collector> {
     installHook(paths);
     const audit = openAudit(paths, config);
     // A damaged store is moved aside and rebuilt from the audit log by the recovery below.
     const { store } = openStoreChecked(paths, log);
     const pipeline = new Pipeline(paths, config, audit, store, log);
-    const c = new Collector(paths, config, store, pipeline, log);
+    const c = new Collector(paths, config, store, pipeline, log, opts.ioThread ?? useWorkerThread());
     c.recovered = await pipeline.recover();
     return c;
   }
@@ -285,6 +289,9 @@ export class Collector {
         batch.catch(() => {});
         inserting.push(batch);
         if (inserting.length >= 2) await inserting[inserting.length - 2];
+        // Without the worker nothing above waited for anything: timers, signals and API requests get their
+        // turn here, between batches, instead of after the whole pass.
+        if (!io.threaded) await nextTurn();
       }
     } catch (err) {
       readError = err;
@@ -306,7 +313,7 @@ export class Collector {
   }
 
   private startIO(): CollectorIO {
-    this.io = new CollectorIO(this.paths, this.log, this.store);
+    this.io = new CollectorIO(this.paths, this.log, this.store, this.ioThread);
     return this.io;
   }
 

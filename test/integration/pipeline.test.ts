@@ -13,7 +13,7 @@ import { Collector } from '../../src/collector/collector.ts';
 import { DEFAULT_CONFIG } from '../../src/config/config.ts';
 import type { DataPaths } from '../../src/config/paths.ts';
 import { Store } from '../../src/store/index.ts';
-import { fixturePayloads, runHook, tempPaths } from '../helpers.ts';
+import { fixturePayloads, runHook, spoolCount, tempPaths, writeSpoolFiles } from '../helpers.ts';
 
 const homes: DataPaths[] = [];
 after(() => {
@@ -176,6 +176,31 @@ describe('pipeline', () => {
     for (let w = 0; w < 8; w++) {
       assert.equal(events.filter((e) => e.session_id === `w${w}`).length, perWriter);
     }
+  });
+
+  test('without the I/O thread (one CPU) a burst is stored in full, and the event loop runs between batches', async () => {
+    const paths = home('onecpu');
+    writeSpoolFiles(paths, 450);
+    const logged: string[] = [];
+    const config = { ...DEFAULT_CONFIG, ingest: { ...DEFAULT_CONFIG.ingest, batchSize: 100 } };
+    const c = await Collector.open(paths, config, (m) => logged.push(m), { ioThread: false });
+    // A chain of setImmediate callbacks counts the event loop's turns while the spool drains.
+    let turns = 0;
+    let draining = true;
+    const spin = () => {
+      turns++;
+      if (draining) setImmediate(spin);
+    };
+    setImmediate(spin);
+    const stored = await c.drainAsync();
+    draining = false;
+    await c.stop();
+    assert.equal(stored, 450);
+    assert.equal(storedEvents(paths).length, 450);
+    assert.equal(spoolCount(paths), 0);
+    assert.ok(turns >= 4, `the event loop turned ${turns} times during five batches`);
+    assert.ok(logged.some((m) => /one CPU available/.test(m)));
+    assert.equal((await verifyAudit(paths.audit, { keysDir: paths.keys })).ok, true);
   });
 
   test('events spooled while the collector was down are ingested when it starts', async () => {

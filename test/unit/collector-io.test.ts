@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { installHook } from '../../src/capture/install.ts';
 import * as spool from '../../src/capture/spool.ts';
-import { CollectorIO, readSync } from '../../src/collector/io.ts';
+import { CollectorIO, readSync, useWorkerThread } from '../../src/collector/io.ts';
 import { rowValuesOf, Store } from '../../src/store/index.ts';
 import { QuarantineError } from '../../src/types.ts';
 import { notificationEvent, tempPaths, writeSpoolFiles } from '../helpers.ts';
@@ -113,6 +113,46 @@ test('rows staged part by part are inserted together on commit; a dropped batch 
       ['staged-0000', 'staged-0001', 'staged-0002', 'staged-0003'],
     );
   } finally {
+    store.close();
+  }
+});
+
+test('the worker thread is used only when more than one CPU is available', () => {
+  assert.equal(useWorkerThread(1), false);
+  assert.equal(useWorkerThread(2), true);
+  assert.equal(useWorkerThread(64), true);
+  assert.equal(io.threaded, true);
+});
+
+test('without the worker, reads, staged rows and removals are done on the calling thread', async () => {
+  const own = tempPaths('collector-io-local');
+  installHook(own);
+  const store = Store.open(own.storeFile);
+  const said: string[] = [];
+  const local = new CollectorIO(own, (m) => said.push(m), store, false);
+  try {
+    assert.equal(local.threaded, false);
+    assert.match(said.join('\n'), /one CPU available/);
+    writeSpoolFiles(own, 5);
+    const names = spool.listReady(own);
+    const res = await local.read(names, 1 << 20);
+    assert.equal(res.records.length, 5);
+    const b = local.newBatch();
+    local.stage(
+      b,
+      res.records.map((_, i) =>
+        rowValuesOf({
+          event: notificationEvent(`local-${i}`, 'local-session', Date.UTC(2026, 10, 21) + i),
+          auditSeq: i + 1,
+        }),
+      ),
+    );
+    assert.deepEqual(await local.commit(b), { inserted: 5, duplicates: 0 });
+    local.remove(names);
+    await local.flush();
+    assert.equal(spool.listReady(own).length, 0);
+  } finally {
+    await local.close();
     store.close();
   }
 });
