@@ -42,8 +42,12 @@ export async function seedDays(
   paths: DataPaths,
   o: SeedOptions,
 ): Promise<{ events: number; firstDay: number }> {
-  const today = Math.floor(Date.now() / DAY_MS) * DAY_MS;
+  const now = Date.now();
+  const today = Math.floor(now / DAY_MS) * DAY_MS;
   const firstDay = o.startMs ?? today - (o.days - 1) * DAY_MS;
+  // Each day's events start an hour into the day, or sooner early in the UTC day: halfway to now, so today's
+  // are in the past and "older than N days" cuts between two seeded days at any time of day.
+  const into = Math.min(3_600_000, Math.floor((now - today) / 2));
   let clock = firstDay;
   const audit = AuditLog.open(paths.audit, {
     keysDir: paths.keys,
@@ -54,7 +58,7 @@ export async function seedDays(
   let events = 0;
   try {
     for (let d = 0; d < o.days; d++) {
-      clock = firstDay + d * DAY_MS + 3_600_000;
+      clock = firstDay + d * DAY_MS + into;
       for (let off = 0; off < o.perDay; off += 5000) {
         const batch = syntheticEvents(Math.min(5000, o.perDay - off), clock + off * 10, `d${d}o${off}`);
         const entries = audit.append(batch);
