@@ -8,7 +8,7 @@ import type { DataPaths } from '../config/paths.ts';
 import { openStoreChecked } from '../ops/store-repair.ts';
 import { type RunningSinks, type SinkStatus, startSinks } from '../sinks/index.ts';
 import type { Store } from '../store/index.ts';
-import { CollectorIO, useWorkerThread } from './io.ts';
+import { CollectorIO } from './io.ts';
 import { Pipeline, type PipelineCounters, type RowSink, TELEMETRY_VERSION } from './pipeline.ts';
 
 const WATCH_DEBOUNCE_MS = 5;
@@ -63,7 +63,8 @@ export class Collector {
     readonly store: Store,
     readonly pipeline: Pipeline,
     private readonly log: (msg: string) => void,
-    private readonly ioThread: boolean,
+    /** Undefined: CollectorIO decides from the CPUs available. */
+    private readonly ioThread: boolean | undefined,
   ) {}
 
   get audit(): AuditLog {
@@ -82,7 +83,7 @@ export class Collector {
     // A damaged store is moved aside and rebuilt from the audit log by the recovery below.
     const { store } = openStoreChecked(paths, log);
     const pipeline = new Pipeline(paths, config, audit, store, log);
-    const c = new Collector(paths, config, store, pipeline, log, opts.ioThread ?? useWorkerThread());
+    const c = new Collector(paths, config, store, pipeline, log, opts.ioThread);
     c.recovered = await pipeline.recover();
     return c;
   }

@@ -67,7 +67,9 @@ export class CollectorIO {
     threaded = useWorkerThread(),
   ) {
     if (!threaded) {
-      this.log('one CPU available: spool and store I/O run on the collector thread, without a worker');
+      this.log(
+        `spool and store I/O run on the collector thread, without a worker (CPUs available: ${availableParallelism()})`,
+      );
       return;
     }
     try {

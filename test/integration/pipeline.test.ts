@@ -199,7 +199,9 @@ describe('pipeline', () => {
     assert.equal(storedEvents(paths).length, 450);
     assert.equal(spoolCount(paths), 0);
     assert.ok(turns >= 4, `the event loop turned ${turns} times during five batches`);
-    assert.ok(logged.some((m) => /one CPU available/.test(m)));
+    assert.ok(
+      logged.some((m) => /on the collector thread, without a worker \(CPUs available: \d+\)/.test(m)),
+    );
     assert.equal((await verifyAudit(paths.audit, { keysDir: paths.keys })).ok, true);
   });
 
