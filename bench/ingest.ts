@@ -313,10 +313,7 @@ async function stageBreakdown(m: Modules, n: number): Promise<Record<string, num
   await detection.ready();
   const ctx = benchNormalizeContext();
   const t: Record<string, number> = { read: 0, normalize: 0, detect: 0, audit: 0, store: 0, delete: 0 };
-  const lap = (k: string, since: number) => {
-    t[k] = (t[k] ?? 0) + performance.now() - since;
-    return performance.now();
-  };
+  const lap = lapsInto(t);
   const names = spool.listReady(paths);
   for (let i = 0; i < names.length; i += DEFAULT_CONFIG.ingest.batchSize) {
     const batch = names.slice(i, i + DEFAULT_CONFIG.ingest.batchSize);
@@ -368,7 +365,8 @@ function floorOfTheDesign(m: Modules, n: number): Record<string, number> {
   });
   mkdirSync(paths.audit, { recursive: true });
   const log = openSync(join(paths.audit, 'floor.jsonl'), 'a');
-  const t = { read: 0, parse: 0, line: 0, store: 0, delete: 0 };
+  const t: Record<string, number> = { read: 0, parse: 0, line: 0, store: 0, delete: 0 };
+  const lap = lapsInto(t);
   const names = m.spool.listReady(paths);
   const size = DEFAULT_CONFIG.ingest.batchSize;
   try {
@@ -376,11 +374,9 @@ function floorOfTheDesign(m: Modules, n: number): Record<string, number> {
       const batch = names.slice(i, i + size);
       let at = performance.now();
       const recs = batch.map((name) => m.spool.readRecord(paths, name));
-      t.read += performance.now() - at;
-      at = performance.now();
+      at = lap('read', at);
       const values = recs.map((r) => JSON.parse(r.body.toString('utf8')) as unknown);
-      t.parse += performance.now() - at;
-      at = performance.now();
+      at = lap('parse', at);
       let text = '';
       const rows: [string, number, string][] = [];
       for (let k = 0; k < values.length; k++) {
@@ -391,13 +387,11 @@ function floorOfTheDesign(m: Modules, n: number): Record<string, number> {
       }
       writeSync(log, text);
       fdatasyncSync(log);
-      t.line += performance.now() - at;
-      at = performance.now();
+      at = lap('line', at);
       insertAll(rows);
-      t.store += performance.now() - at;
-      at = performance.now();
+      at = lap('store', at);
       m.spool.remove(paths, batch);
-      t.delete += performance.now() - at;
+      lap('delete', at);
     }
   } finally {
     closeSync(log);
@@ -407,6 +401,14 @@ function floorOfTheDesign(m: Modules, n: number): Record<string, number> {
   const out = perEvent(t, n);
   out.eventsPerSec = Math.round(n / (Object.values(t).reduce((a, b) => a + b, 0) / 1000));
   return out;
+}
+
+/** A lap timer: `lap(k, since)` adds the ms since `since` to `t[k]` and returns the time to time the next from. */
+function lapsInto(t: Record<string, number>): (k: string, since: number) => number {
+  return (k, since) => {
+    t[k] = (t[k] ?? 0) + performance.now() - since;
+    return performance.now();
+  };
 }
 
 /** Milliseconds per stage for n events as µs per event, with their sum as `total`. */
